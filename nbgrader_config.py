@@ -1,0 +1,30 @@
+"""nbgrader settings of the course "Error Backpropagation".
+
+nbgrader reads this file from the course directory, the folder that holds source/ and
+release/. The grading pipeline (python -m grader) loads it too, and overrides only the
+course root and, when given --db, the gradebook URL.
+"""
+
+c = get_config()  # noqa: F821 (nbgrader defines get_config when it loads this file)
+
+c.CourseDirectory.course_id = "ml1-backprop"
+
+# The gradebook; nbgrader's default is an SQLite file in the course directory. Any
+# SQLAlchemy URL works here, for example "postgresql://grader@localhost/backprop".
+# c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+
+# Files in source/backprop/ that must never reach students. nbgrader copies every
+# other file of the source folder into the release and into each graded submission.
+# solution.py is the reference answer; backprop_checks.py is the hidden tests' library.
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "solution.py",
+    "backprop_checks.py",
+]
+
+# Each cell of a submission may run this many seconds during autograding. An honest
+# answer runs in well under a second; importing torch in the first cells takes about two.
+c.Execute.timeout = 60
