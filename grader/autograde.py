@@ -1,0 +1,65 @@
+"""Autograde every submission with nbgrader and generate its feedback, one student at a time."""
+
+import logging
+from dataclasses import dataclass, field
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What grading did with one student's submission."""
+
+    student_id: str
+    graded: bool = False
+    feedback: bool = False
+    problems: list = field(default_factory=list)
+
+
+def last_lines(text, count=15):
+    """Return the last `count` lines of nbgrader's log or traceback, for an error message."""
+    return "\n".join((text or "").strip().splitlines()[-count:])
+
+
+def grade_one(course, student_id):
+    """Autograde one submission and write its feedback; never raises for a bad submission."""
+    outcome = Outcome(student_id)
+    result = course.autograde(student_id)
+    if not result["success"]:
+        detail = last_lines(result.get("error") or result.get("log"))
+        outcome.problems.append(f"autograding failed: {detail}")
+        log.error("Student %s: nbgrader autograde failed:\n%s", student_id, detail)
+        return outcome
+    outcome.graded = True
+
+    result = course.generate_feedback(student_id)
+    if result["success"]:
+        outcome.feedback = True
+    else:
+        detail = last_lines(result.get("error") or result.get("log"))
+        outcome.problems.append(f"feedback failed: {detail}")
+        log.error("Student %s: nbgrader generate_feedback failed:\n%s", student_id, detail)
+    return outcome
+
+
+def grade_all(course, student_ids, console=None):
+    """Grade each student in turn under a progress bar; return their outcomes in order."""
+    outcomes = []
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("time left"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("Grading", total=len(student_ids))
+        for student_id in student_ids:
+            progress.update(task, description=f"Grading {student_id}")
+            outcomes.append(grade_one(course, student_id))
+            log.info("Graded %s", student_id)
+            progress.advance(task)
+        progress.update(task, description="Graded")
+    return outcomes

@@ -1,0 +1,97 @@
+"""Read the grades back from the gradebook, export grades.csv and print the summary table."""
+
+import logging
+from dataclasses import dataclass, field
+
+from nbgrader.api import MissingEntry
+from nbgrader.plugins import CsvExportPlugin
+from rich.table import Table
+
+from grader import ASSIGNMENT
+
+log = logging.getLogger(__name__)
+
+# Grade cells are named ex1_* and ex2_* in the source notebook.
+EXERCISES = {"ex1": "Exercise 1", "ex2": "Exercise 2"}
+
+
+@dataclass
+class StudentGrade:
+    """One student's points, per grade cell and per exercise."""
+
+    student_id: str
+    name: str
+    cells: dict = field(default_factory=dict)
+    """Points per grade cell id, as the gradebook stores them."""
+    exercises: dict = field(default_factory=dict)
+    """(points, maximum) per exercise name."""
+    problems: list = field(default_factory=list)
+
+    @property
+    def total(self):
+        return sum(points for points, _ in self.exercises.values())
+
+
+def read_grades(gradebook):
+    """Return a StudentGrade for each student with a submission, sorted by student id."""
+    grades = []
+    for student in sorted(gradebook.students, key=lambda s: s.id):
+        try:
+            notebook = gradebook.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student.id)
+        except MissingEntry:
+            continue
+        name = f"{student.first_name or ''} {student.last_name or ''}".strip()
+        grade = StudentGrade(student.id, name)
+        for cell in notebook.grades:
+            grade.cells[cell.name] = cell.score
+            exercise = EXERCISES.get(cell.name.split("_")[0], "Other")
+            points, maximum = grade.exercises.get(exercise, (0, 0))
+            grade.exercises[exercise] = (points + cell.score, maximum + cell.max_score)
+        grades.append(grade)
+    return grades
+
+
+def exercise_maxima(gradebook):
+    """Return the maximum points of each exercise, from the grade cells of the source notebook."""
+    maxima = {}
+    for cell in gradebook.find_notebook(ASSIGNMENT, ASSIGNMENT).grade_cells:
+        exercise = EXERCISES.get(cell.name.split("_")[0], "Other")
+        maxima[exercise] = maxima.get(exercise, 0) + cell.max_score
+    return maxima
+
+
+def export_grades_csv(gradebook, path):
+    """Write nbgrader's grades.csv: one row per student and assignment, with the total score."""
+    # NOTE: nbgrader's exporter joins fields with commas and quotes none, so a name that
+    # contains a comma shifts that row's columns.
+    CsvExportPlugin(to=str(path)).export(gradebook)
+    log.info("Wrote %s", path)
+
+
+def format_points(points):
+    return f"{points:g}"
+
+
+def summary_table(grades, maxima):
+    """Build the summary: student, points per exercise, total and any problem.
+
+    `maxima` gives each exercise's maximum, shown for students without grades too.
+    """
+    table = Table(title=f"Grades of '{ASSIGNMENT}'")
+    table.add_column("student")
+    table.add_column("name")
+    exercise_names = sorted(maxima)
+    for name in exercise_names:
+        table.add_column(name, justify="right")
+    table.add_column("total", justify="right")
+    table.add_column("problems")
+
+    for grade in grades:
+        cells = [grade.student_id, grade.name]
+        for name in exercise_names:
+            points, _ = grade.exercises.get(name, (0, 0))
+            cells.append(f"{format_points(points)}/{format_points(maxima[name])}")
+        cells.append(f"{format_points(grade.total)}/{format_points(sum(maxima.values()))}")
+        cells.append("; ".join(grade.problems))
+        table.add_row(*cells)
+    return table
