@@ -15,5 +15,5 @@ SAMPLES_DIRECTORY = REPOSITORY / "samples" / "submitted"
 SAMPLE_ROSTER = REPOSITORY / "samples" / "students.csv"
 
 # The hidden tests import backprop_checks from this folder, which is put on the
-# grading kernel's PYTHONPATH; it holds nothing else, so solution.py stays out of reach.
+# grading kernel's PYTHONPATH; it contains nothing else, so solution.py stays out of reach.
 KERNEL_PATH = Path(__file__).resolve().parent / "kernel"

@@ -10,7 +10,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Outcome:
-    """What grading did with one student's submission."""
+    """The result of grading one student's submission."""
 
     student_id: str
     graded: bool = False
@@ -24,7 +24,11 @@ def last_lines(text, count=15):
 
 
 def grade_one(course, student_id):
-    """Autograde one submission and write its feedback; never raises for a bad submission."""
+    """Autograde one submission and write its feedback.
+
+    nbgrader's failures, a broken submission's included, are logged and recorded in the
+    outcome instead of raised, so the next student is graded all the same.
+    """
     outcome = Outcome(student_id)
     result = course.autograde(student_id)
     if not result["success"]:

@@ -33,7 +33,7 @@ examples:
   python -m grader grade moodle-export.zip          grade a Moodle zip in this repository
   python -m grader grade submitted/ --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
 
-warning: grading into a course directory that already holds autograded results
+warning: grading into a course directory that already contains autograded results
 (the repository itself by default) re-runs nbgrader autograde with --force and
 replaces the earlier automatic scores of every student it grades.
 """

@@ -21,7 +21,7 @@ CONFIG_FILE = "nbgrader_config.py"
 
 
 class GradingError(Exception):
-    """An nbgrader step failed; the message says which and what to do next."""
+    """An nbgrader step failed; the message names the step and what to do next."""
 
 
 def load_config(root, db_url=None):

@@ -52,7 +52,7 @@ class Submission:
     email: str = ""
     notebook: Path = None
     problem: str = ""
-    """Why the submission cannot be graded; empty when it can."""
+    """The reason the submission cannot be graded; empty when it can."""
 
     @property
     def display_name(self):
@@ -98,7 +98,7 @@ def find_notebook(folder, student):
 
 
 def is_nbgrader_layout(folder):
-    """Tell whether a folder holds <student_id>/backprop/ subfolders."""
+    """Tell whether a folder contains <student_id>/backprop/ subfolders."""
     return any((child / ASSIGNMENT).is_dir() for child in folder.iterdir() if child.is_dir())
 
 
@@ -154,10 +154,10 @@ def collect_per_student_entries(folder):
     return list(by_student.values())
 
 
-def unique_id(student_id, taken):
-    """Append -2, -3, ... to a student id until it is not taken."""
+def unique_id(student_id, existing_ids):
+    """Append -2, -3, ... to a student id until it is not in `existing_ids`."""
     number = 2
-    while f"{student_id}-{number}" in taken:
+    while f"{student_id}-{number}" in existing_ids:
         number += 1
     return f"{student_id}-{number}"
 
@@ -196,11 +196,11 @@ def collect(source, roster_path=None):
     """Read the submissions of a folder or zip file.
 
     Returns:
-        (submissions, scratch): the submissions and a TemporaryDirectory that holds an
+        (submissions, scratch): the submissions and a TemporaryDirectory that contains an
         extracted zip (or None); keep it until the notebooks are copied.
 
     Raises:
-        IntakeError: if `source` does not exist or holds no submission at all.
+        IntakeError: if `source` does not exist or contains no submission at all.
     """
     source = Path(source)
     if not source.exists():

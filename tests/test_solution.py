@@ -112,7 +112,8 @@ def test_exercise1_does_not_change_its_arguments():
 def test_utils_returns_handout_shapes_as_float64():
     X, T = utils.getdata()
     W, B = utils.getparams()
-    assert X.shape == (1, 4) and T.shape == (1, 1)
+    assert X.shape == (1, 4)
+    assert T.shape == (1, 1)
     assert [w.shape for w in W] == [(4, 6), (6, 6), (6, 6), (6, 1)]
     assert [b.shape for b in B] == [(6,), (6,), (6,), (1,)]
     assert all(a.dtype == np.float64 for a in [X, T, *W, *B])

@@ -118,7 +118,7 @@ def call_exercise1(exercise1, W, B, X, T):
 def assert_gradient_close(name, actual, expected, rtol=FLOAT64_RTOL, atol=FLOAT64_ATOL):
     """Assert that one gradient array has the expected shape and values.
 
-    `name` is how the student knows the array, for example "DW[2]".
+    `name` is the array's name in the student's code, for example "DW[2]".
     """
     assert actual.shape == expected.shape, (
         f"{name} has shape {actual.shape}, but the parameter it belongs to has shape {expected.shape}."
