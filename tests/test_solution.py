@@ -1,5 +1,8 @@
 """The reference solution against PyTorch autograd, finite differences and the handout's numbers."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -117,6 +120,22 @@ def test_utils_returns_handout_shapes_as_float64():
     assert [w.shape for w in W] == [(4, 6), (6, 6), (6, 6), (6, 1)]
     assert [b.shape for b in B] == [(6,), (6,), (6,), (1,)]
     assert all(a.dtype == np.float64 for a in [X, T, *W, *B])
+
+
+# The handout's data file, where the course's shared folder lies beside the repository.
+HANDOUT_DATA = Path(__file__).resolve().parents[2] / "shared" / "handout" / "data.json"
+
+
+@pytest.mark.skipif(not HANDOUT_DATA.is_file(), reason="the handout's data.json is not beside the repository")
+def test_utils_matches_handout_data_exactly():
+    data = json.loads(HANDOUT_DATA.read_text())
+    X, T = utils.getdata()
+    W, B = utils.getparams()
+    assert np.array_equal(X, data["X"])
+    assert np.array_equal(T, data["T"])
+    for k in range(4):
+        assert np.array_equal(W[k], data["W"][k]), f"W[{k}]"
+        assert np.array_equal(B[k], data["B"][k]), f"B[{k}]"
 
 
 def test_utils_returns_new_arrays_each_call():
