@@ -23,13 +23,11 @@ HANDOUT_NORM_FLOAT32 = 1.5422821
 NORM_TOLERANCE_FLOAT64 = 1e-12
 NORM_TOLERANCE_FLOAT32 = 1e-6
 
-# A hand-written float64 backward pass matches autograd to about 1e-15 relative error.
-FLOAT64_RTOL = 1e-8
-FLOAT64_ATOL = 1e-10
-
-# A float32 forward pass in PyTorch against the float64 reference.
-FLOAT32_RTOL = 1e-4
-FLOAT32_ATOL = 1e-5
+# A gradient counts as right when it matches the float64 reference to float32 precision,
+# so an answer computed in float32 loses only the printed-value check, which asks for
+# float64. Every typical mistake is off by far more (a factor, a sign, a missing term).
+GRADIENT_RTOL = 1e-4
+GRADIENT_ATOL = 1e-5
 
 HANDOUT_WIDTHS = (4, 6, 6, 6, 1)
 
@@ -115,7 +113,7 @@ def call_exercise1(exercise1, W, B, X, T):
     return [np.asarray(g, dtype=np.float64) for g in DW], [np.asarray(g, dtype=np.float64) for g in DB]
 
 
-def assert_gradient_close(name, actual, expected, rtol=FLOAT64_RTOL, atol=FLOAT64_ATOL):
+def assert_gradient_close(name, actual, expected, rtol=GRADIENT_RTOL, atol=GRADIENT_ATOL):
     """Assert that one gradient array has the expected shape and values.
 
     `name` is the array's name in the student's code, for example "DW[2]".
@@ -209,7 +207,7 @@ def check_exercise2_error(exercise2):
     _, _, expected = reference_gradients(W, B, X, T)
     err = call_exercise2(exercise2, *to_torch_problem(W, B, X, T))
     value = err.item()
-    assert abs(value - expected) <= FLOAT32_ATOL + FLOAT32_RTOL * abs(expected), (
+    assert abs(value - expected) <= GRADIENT_ATOL + GRADIENT_RTOL * abs(expected), (
         f"The error is {value:.8g}, expected {expected:.8g}."
     )
 
@@ -245,4 +243,4 @@ def check_exercise2_gradients(exercise2, cases):
         gradients = gradients_of(err, weights + biases, names)
 
         for name, actual, expected in zip(names, gradients, expected_DW + expected_DB):
-            assert_gradient_close(f"The gradient of {name}{where}", actual, expected, FLOAT32_RTOL, FLOAT32_ATOL)
+            assert_gradient_close(f"The gradient of {name}{where}", actual, expected)
