@@ -28,3 +28,15 @@ c.CourseDirectory.ignore = [
 # Each cell of a submission may run this many seconds during autograding. An honest
 # answer runs in well under a second; importing torch in the first cells takes about two.
 c.Execute.timeout = 60
+
+# The hidden tests import backprop_checks from grader/kernel/, so every kernel that
+# nbgrader starts from this configuration (autograde, validate, formgrader) gets that
+# folder on its PYTHONPATH. It contains nothing else, so `import solution` fails there.
+# NOTE: student code runs with the instructor's file permissions, so it can still read
+# solution.py through backprop_checks.__file__ or any other path.
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+_kernel_path = str(Path(__file__).resolve().parent / "grader" / "kernel")
+if _kernel_path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_kernel_path, os.environ.get("PYTHONPATH")) if p)

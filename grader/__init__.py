@@ -13,7 +13,3 @@ SOURCE_DIRECTORY = REPOSITORY / "source" / ASSIGNMENT
 RELEASE_DIRECTORY = REPOSITORY / "release" / ASSIGNMENT
 SAMPLES_DIRECTORY = REPOSITORY / "samples" / "submitted"
 SAMPLE_ROSTER = REPOSITORY / "samples" / "students.csv"
-
-# The hidden tests import backprop_checks from this folder, which is put on the
-# grading kernel's PYTHONPATH; it contains nothing else, so solution.py stays out of reach.
-KERNEL_PATH = Path(__file__).resolve().parent / "kernel"

@@ -1,6 +1,7 @@
 """Autograde every submission with nbgrader and generate its feedback, one student at a time."""
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -19,8 +20,27 @@ class Outcome:
 
 
 def last_lines(text, count=15):
-    """Return the last `count` lines of nbgrader's log or traceback, for an error message."""
+    """Return the last `count` lines of nbgrader's log or traceback, for the log."""
     return "\n".join((text or "").strip().splitlines()[-count:])
+
+
+# The last line of a Python traceback, e.g. "nbclient.exceptions.DeadKernelError: Kernel died".
+EXCEPTION_LINE = re.compile(r"^\s*(?P<type>[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt))(: (?P<message>.*))?$")
+
+
+def cause_of(result):
+    """Return the exception that made an nbgrader step fail, for the summary.
+
+    nbgrader ends every failure with its own NbGraderException, so the cause is the last
+    other exception in its log or traceback.
+    """
+    text = f"{result.get('log') or ''}\n{result.get('error') or ''}"
+    causes = [
+        line.strip()
+        for line in text.splitlines()
+        if EXCEPTION_LINE.match(line) and "NbGraderException" not in line
+    ]
+    return causes[-1] if causes else "nbgrader gave no reason; run again with --verbose"
 
 
 def grade_one(course, student_id):
@@ -32,9 +52,9 @@ def grade_one(course, student_id):
     outcome = Outcome(student_id)
     result = course.autograde(student_id)
     if not result["success"]:
-        detail = last_lines(result.get("error") or result.get("log"))
-        outcome.problems.append(f"autograding failed: {detail}")
-        log.error("Student %s: nbgrader autograde failed:\n%s", student_id, detail)
+        error = result.get("error") or result.get("log")
+        outcome.problems.append(f"autograding failed: {cause_of(result)}")
+        log.error("Student %s: nbgrader autograde failed:\n%s", student_id, last_lines(error))
         return outcome
     outcome.graded = True
 
@@ -42,9 +62,9 @@ def grade_one(course, student_id):
     if result["success"]:
         outcome.feedback = True
     else:
-        detail = last_lines(result.get("error") or result.get("log"))
-        outcome.problems.append(f"feedback failed: {detail}")
-        log.error("Student %s: nbgrader generate_feedback failed:\n%s", student_id, detail)
+        error = result.get("error") or result.get("log")
+        outcome.problems.append(f"feedback failed: {cause_of(result)}")
+        log.error("Student %s: nbgrader generate_feedback failed:\n%s", student_id, last_lines(error))
     return outcome
 
 

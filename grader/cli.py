@@ -4,14 +4,17 @@ import argparse
 import logging
 import sys
 import tempfile
+import warnings
 from pathlib import Path
+
+from sqlalchemy.exc import SAWarning
 
 from rich.console import Console
 from rich.logging import RichHandler
 
 from grader import ASSIGNMENT, RELEASE_DIRECTORY, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, intake
-from grader.autograde import grade_all
-from grader.course import Course, GradingError
+from grader.autograde import Outcome, grade_all
+from grader.course import Course, GradingError, prepare_environment
 from grader.release import differing_files, update_repository_release
 from grader.report import StudentGrade, exercise_maxima, export_grades_csv, read_grades, summary_table
 
@@ -32,6 +35,7 @@ examples:
   python -m grader release --check                  exit with 1 if release/ is stale
   python -m grader grade moodle-export.zip          grade a Moodle zip in this repository
   python -m grader grade submitted/ --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
+  python -m grader export --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
 
 warning: grading into a course directory that already contains autograded results
 (the repository itself by default) re-runs nbgrader autograde with --force and
@@ -46,15 +50,24 @@ def build_parser():
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # -v works before and after the subcommand; SUPPRESS keeps a later default from undoing it.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    verbosity.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log every step, nbgrader's included"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step, nbgrader's included")
     commands = parser.add_subparsers(dest="command")
 
-    release = commands.add_parser("release", help="regenerate release/backprop/ from source/backprop/")
+    release = commands.add_parser(
+        "release", parents=[verbosity], help="regenerate release/backprop/ from source/backprop/"
+    )
     release.add_argument(
         "--check", action="store_true", help="only compare; exit with status 1 when release/ is stale"
     )
 
-    grade = commands.add_parser("grade", help="autograde submissions and export grades (the default)")
+    grade = commands.add_parser(
+        "grade", parents=[verbosity], help="autograde submissions and export grades (the default)"
+    )
     grade.add_argument(
         "submissions",
         nargs="?",
@@ -81,6 +94,13 @@ def build_parser():
         help="a CSV file with columns student_id, first_name, last_name, email, for "
         "submissions in nbgrader's layout (default for the samples: samples/students.csv)",
     )
+
+    export = commands.add_parser(
+        "export", parents=[verbosity], help="write grades.csv from the gradebook again, without grading"
+    )
+    export.add_argument("--course-dir", type=Path, default=REPOSITORY, help="the graded course directory (default: this repository)")
+    export.add_argument("--db", metavar="URL", help="the gradebook URL the course was graded with (default: as for grade)")
+    export.add_argument("--to", type=Path, help="the file to write (default: grades.csv in the course directory)")
     return parser
 
 
@@ -88,6 +108,8 @@ def configure_logging(console, verbose):
     """Log the pipeline's steps; show nbgrader's own log only with --verbose, or its errors."""
     handler = RichHandler(console=console, show_path=False, show_time=False, markup=False)
     if not verbose:
+        # nbgrader 0.9.6's gradebook code triggers SQLAlchemy warnings about its own models.
+        warnings.filterwarnings("ignore", category=SAWarning)
         # nbgrader's apps log every file they copy at INFO, and warn about every changed
         # checksum of a test cell with hidden tests, which is expected here.
         handler.addFilter(lambda record: record.name.startswith("grader") or record.levelno >= logging.ERROR)
@@ -124,9 +146,21 @@ def choose_course_directory(submissions, course_dir):
     return REPOSITORY
 
 
-def warn_if_release_stale(course):
-    """Warn when the committed release differs from what the source generates now."""
+def release_snapshot():
+    """Return the bytes of every file of the repository's release, by relative path."""
+    return {p.relative_to(RELEASE_DIRECTORY): p.read_bytes() for p in RELEASE_DIRECTORY.rglob("*") if p.is_file()}
+
+
+def prepare_release(course):
+    """Generate the release in the course directory and warn when the repository's release is stale."""
+    before = release_snapshot() if course.is_repository else None
+    course.generate_release()
     if course.is_repository:
+        if release_snapshot() != before:
+            log.warning(
+                "release/%s was stale and has been regenerated from source/%s; commit it, "
+                "so that students get the version that is graded", ASSIGNMENT, ASSIGNMENT,
+            )
         return
     stale = differing_files(course.release_directory, RELEASE_DIRECTORY)
     if stale:
@@ -148,6 +182,32 @@ def register_students(course, submissions):
             gradebook.update_or_create_student(submission.student_id, **names)
 
 
+def collect_grades(course, submissions, outcomes):
+    """Export grades.csv and return this batch's grades, each with its problems attached."""
+    with course.gradebook() as gradebook:
+        export_grades_csv(gradebook, course.root / "grades.csv")
+        grades = {grade.student_id: grade for grade in read_grades(gradebook)}
+        maxima = exercise_maxima(gradebook)
+
+    batch = []
+    for submission in submissions:
+        grade = grades.get(submission.student_id) or StudentGrade(submission.student_id, submission.display_name)
+        if submission.problem:
+            grade.problems.append(submission.problem)
+        grade.problems += outcomes[submission.student_id].problems
+        batch.append(grade)
+    return batch, maxima
+
+
+def print_summary(course, grades, maxima):
+    # Off a terminal, rich assumes 80 columns and would wrap the table's rows.
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(summary_table(grades, maxima))
+    console.print(f"course directory: {course.root}", soft_wrap=True)
+    console.print(f"grades.csv:       {course.root / 'grades.csv'}", soft_wrap=True)
+    console.print(f"feedback:         {course.feedback_directory}", soft_wrap=True)
+
+
 def run_grade(submissions_path, course_dir, db_url, roster):
     """Run the whole pipeline on one batch of submissions; return the exit status."""
     if submissions_path is None:
@@ -157,13 +217,12 @@ def run_grade(submissions_path, course_dir, db_url, roster):
     else:
         course_root = choose_course_directory(submissions_path, course_dir)
 
-    course = Course(course_root, db_url).open()
-    log.info("Course directory: %s", course.root)
-    course.generate_release()
-    warn_if_release_stale(course)
-
+    # Read the submissions first, so that bad input changes nothing in the course directory.
     submissions, scratch = intake.collect(submissions_path, roster)
     try:
+        course = Course(course_root, db_url).open()
+        log.info("Course directory: %s", course.root)
+        prepare_release(course)
         register_students(course, submissions)
         intake.place(submissions, course.submitted_directory)
     finally:
@@ -172,33 +231,28 @@ def run_grade(submissions_path, course_dir, db_url, roster):
 
     gradable = [s.student_id for s in submissions if not s.problem]
     outcomes = {o.student_id: o for o in grade_all(course, gradable)}
-
-    grades_csv = course.root / "grades.csv"
-    with course.gradebook() as gradebook:
-        export_grades_csv(gradebook, grades_csv)
-        grades = {grade.student_id: grade for grade in read_grades(gradebook)}
-        maxima = exercise_maxima(gradebook)
-
-    failed = []
     for submission in submissions:
-        problems = [submission.problem] if submission.problem else []
-        outcome = outcomes.get(submission.student_id)
-        if outcome is not None:
-            problems += [problem.splitlines()[0] for problem in outcome.problems]
-        if problems:
-            failed.append(submission.student_id)
-            grade = grades.setdefault(submission.student_id, StudentGrade(submission.student_id, submission.display_name))
-            grade.problems += problems
+        if submission.problem:
+            course.discard_results(submission.student_id)
+            outcomes[submission.student_id] = Outcome(submission.student_id)
+    grades, maxima = collect_grades(course, submissions, outcomes)
+    print_summary(course, grades, maxima)
 
-    # Off a terminal, rich assumes 80 columns and would wrap the table's rows.
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    console.print(summary_table(sorted(grades.values(), key=lambda g: g.student_id), maxima))
-    console.print(f"course directory: {course.root}", soft_wrap=True)
-    console.print(f"grades.csv:       {grades_csv}", soft_wrap=True)
-    console.print(f"feedback:         {course.feedback_directory}", soft_wrap=True)
+    failed = [grade.student_id for grade in grades if grade.problems]
     if failed:
         log.error("%d of %d submissions could not be graded: %s", len(failed), len(submissions), ", ".join(failed))
         return 1
+    return 0
+
+
+def run_export(course_dir, db_url, path):
+    """Export grades.csv from the gradebook of a course directory without grading; return the exit status."""
+    prepare_environment()
+    course = Course(course_dir, db_url)
+    path = path or course.root / "grades.csv"
+    with course.existing_gradebook() as gradebook:
+        export_grades_csv(gradebook, path)
+    print(f"grades.csv: {path}")
     return 0
 
 
@@ -210,6 +264,8 @@ def main(argv=None):
             return run_release(arguments.check)
         if arguments.command == "grade":
             return run_grade(arguments.submissions, arguments.course_dir, arguments.db, arguments.roster)
+        if arguments.command == "export":
+            return run_export(arguments.course_dir, arguments.db, arguments.to)
         return run_grade(None, None, None, None)
     except (GradingError, intake.IntakeError) as error:
         log.error("%s", error)

@@ -6,14 +6,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from nbgrader.api import Gradebook
+from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.utils import capture_log, temp_attrs
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from grader import ASSIGNMENT, KERNEL_PATH, REPOSITORY, SOURCE_DIRECTORY
+from grader import ASSIGNMENT, REPOSITORY, SOURCE_DIRECTORY
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,15 @@ def load_config(root, db_url=None):
 
 
 def prepare_environment():
-    """Set the environment that nbgrader and its kernels inherit.
+    """Put this interpreter's bin folder first on PATH, where nbgrader looks for `alembic`.
 
-    nbgrader runs the `alembic` command of its own environment to set up a gradebook,
-    so this interpreter's bin folder goes first on PATH. The grading kernels need the
-    hidden tests' library on PYTHONPATH.
+    nbgrader runs the `alembic` command to set up a gradebook. The kernels' PYTHONPATH
+    is set by nbgrader_config.py, which load_config runs.
     """
     bin_directory = str(Path(sys.executable).parent)
     paths = os.environ.get("PATH", "").split(os.pathsep)
     if bin_directory not in paths:
         os.environ["PATH"] = os.pathsep.join([bin_directory] + paths)
-
-    python_paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if str(KERNEL_PATH) not in python_paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([str(KERNEL_PATH)] + python_paths)
 
 
 class Course:
@@ -63,8 +58,9 @@ class Course:
     def __init__(self, root, db_url=None):
         self.root = Path(root).resolve()
         self.config = load_config(self.root, db_url)
-        self.coursedir = None  # set by open()
-        self.db_url = None
+        self.coursedir = CourseDirectory(config=self.config)
+        self.db_url = self.coursedir.db_url
+        self.requested_db_url = db_url
 
     @property
     def is_repository(self):
@@ -76,22 +72,46 @@ class Course:
         self.root.mkdir(parents=True, exist_ok=True)
         if not self.is_repository:
             self._copy_source()
-        self.coursedir = CourseDirectory(config=self.config)
-        self.db_url = self.coursedir.db_url
+            self._write_config()
         log.debug("Course directory %s, gradebook %s", self.root, self.db_url)
         return self
 
     def _copy_source(self):
-        """Copy source/backprop/ with its linked files resolved, and the nbgrader config."""
+        """Copy source/backprop/ with its linked files resolved."""
         target = self.root / "source" / ASSIGNMENT
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(SOURCE_DIRECTORY, target, symlinks=False)
-        shutil.copy(REPOSITORY / CONFIG_FILE, self.root / CONFIG_FILE)
+
+    def _write_config(self):
+        """Write an nbgrader_config.py that loads the repository's, so plain nbgrader commands work here too."""
+        lines = [
+            "# Written by python -m grader: the settings of the course repository, and this",
+            "# course directory's gradebook if it is not the default.",
+            "c = get_config()  # noqa: F821",
+            f"load_subconfig({str(REPOSITORY / CONFIG_FILE)!r})  # noqa: F821",
+        ]
+        if self.requested_db_url:
+            lines.append(f"c.CourseDirectory.db_url = {self.requested_db_url!r}")
+        (self.root / CONFIG_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def gradebook(self):
         """Open nbgrader's gradebook; use it as a context manager."""
         return Gradebook(self.db_url, self.config.CourseDirectory.course_id)
+
+    def existing_gradebook(self):
+        """Open the gradebook only if it exists, so that a wrong path does not create an empty one.
+
+        Raises:
+            GradingError: if the gradebook is an SQLite file that does not exist.
+        """
+        prefix = "sqlite:///"
+        if self.db_url.startswith(prefix) and not Path(self.db_url[len(prefix):]).is_file():
+            raise GradingError(
+                f"no gradebook at {self.db_url[len(prefix):]}; give the course directory that was "
+                "graded (--course-dir) and the gradebook URL it was graded with (--db)"
+            )
+        return self.gradebook()
 
     @property
     def release_directory(self):
@@ -126,6 +146,22 @@ class Course:
     def generate_feedback(self, student_id):
         """Run nbgrader generate_feedback --force for one student; see run_nbgrader for the result."""
         return self.run_nbgrader(GenerateFeedback, student_id, force=True)
+
+    def discard_results(self, student_id):
+        """Remove a student's earlier grades and feedback, so that grades.csv gives 0 points.
+
+        Used when the student's new submission cannot be graded, which must not leave an
+        older score in place.
+        """
+        with self.gradebook() as gradebook:
+            try:
+                gradebook.remove_submission(ASSIGNMENT, student_id)
+                log.info("Removed the earlier grades of %s", student_id)
+            except MissingEntry:
+                pass
+        for folder in (self.root / "autograded", self.feedback_directory):
+            if (folder / student_id / ASSIGNMENT).exists():
+                shutil.rmtree(folder / student_id / ASSIGNMENT)
 
     def generate_release(self):
         """Run nbgrader generate_assignment, which also records the assignment's cells in the gradebook.

@@ -9,9 +9,11 @@ Accepted layouts, as a folder or as a zip file of it:
   "Download submissions in folders");
 - any other folder or notebook per student, named after the student.
 
-Each submission ends up as ``submitted/<student_id>/backprop/backprop.ipynb`` in the
-course directory, where student ids are ASCII slugs of the names, so that paths and the
-gradebook never depend on the file system's handling of spaces and umlauts.
+Each top-level entry is read on its own, so one export may mix these layouts. Each
+submission ends up as ``submitted/<student_id>/backprop/backprop.ipynb`` in the course
+directory. Student ids are ASCII slugs of the names, so that paths and the gradebook never
+depend on the file system's handling of spaces and umlauts; nbgrader's layout keeps its
+folder names as ids.
 """
 
 import csv
@@ -20,9 +22,10 @@ import re
 import shutil
 import tempfile
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from slugify import slugify
 
 from grader import ASSIGNMENT
@@ -53,6 +56,12 @@ class Submission:
     notebook: Path = None
     problem: str = ""
     """The reason the submission cannot be graded; empty when it can."""
+    candidates: list = field(default_factory=list)
+    """(name as submitted, path) of every notebook the student sent."""
+    other_files: list = field(default_factory=list)
+    """Names of the files sent that are not notebooks."""
+    submitted_name: str = ""
+    """The name the learning platform gave, e.g. "Müller, Jürgen"; empty for nbgrader's layout."""
 
     @property
     def display_name(self):
@@ -60,98 +69,154 @@ class Submission:
 
 
 def student_id_for(name):
-    """Return an ASCII student id for a display name, e.g. "Jürgen Müller" -> "juergen-mueller"."""
-    student_id = slugify(name, replacements=TRANSLITERATIONS)
-    if not student_id:
-        raise IntakeError(f"cannot make a student id from the name {name!r}: it has no letters or digits")
-    return student_id
+    """Return an ASCII student id for a display name, e.g. "Jürgen Müller" -> "juergen-mueller".
+
+    A name without a letter or digit gives "unnamed".
+    """
+    return slugify(name, replacements=TRANSLITERATIONS) or "unnamed"
 
 
 def split_name(name):
-    """Split a display name into (first name, last name) at its last space."""
-    first, _, last = name.strip().rpartition(" ")
-    return (first, last) if first else ("", last)
+    """Split a display name into (first name, last name): "Last, First" at the comma, else at the last space."""
+    name = name.strip()
+    if "," in name:
+        last, _, first = name.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = name.rpartition(" ")
+    return first, last
 
 
 def read_roster(path):
-    """Read a CSV roster with columns student_id, first_name, last_name and email (optional)."""
-    roster = {}
-    with open(path, newline="", encoding="utf-8") as file:
-        for row in csv.DictReader(file):
-            roster[row["student_id"]] = row
-    return roster
+    """Read a CSV roster with columns student_id, first_name, last_name and email (optional).
 
+    Comma and semicolon separators and a byte order mark, as spreadsheet programs write
+    them, are accepted.
 
-def find_notebook(folder, student):
-    """Return the notebook of a student's folder: backprop.ipynb, or the only notebook there."""
-    exact = list(folder.rglob(NOTEBOOK))
-    if len(exact) == 1:
-        return exact[0]
-    notebooks = [p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts]
-    if len(notebooks) == 1:
-        log.warning("Student %s: took %s as the submission, because it is the only notebook", student, notebooks[0])
-        return notebooks[0]
-    if not notebooks:
-        raise IntakeError(f"no notebook (.ipynb) found in the folder {folder.name!r}")
-    names = ", ".join(str(p.relative_to(folder)) for p in notebooks)
-    raise IntakeError(f"{len(notebooks)} notebooks in the folder {folder.name!r} ({names}), and none is named {NOTEBOOK}")
-
-
-def is_nbgrader_layout(folder):
-    """Tell whether a folder contains <student_id>/backprop/ subfolders."""
-    return any((child / ASSIGNMENT).is_dir() for child in folder.iterdir() if child.is_dir())
-
-
-def collect_nbgrader_layout(folder, roster):
-    """Collect submissions laid out as nbgrader's submitted/<student_id>/backprop/."""
-    submissions = []
-    for child in sorted(p for p in folder.iterdir() if p.is_dir()):
-        entry = roster.get(child.name, {})
-        submission = Submission(
-            child.name, entry.get("first_name", ""), entry.get("last_name", ""), entry.get("email", "")
+    Raises:
+        IntakeError: if the file is missing or has no student_id column.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeError) as error:
+        raise IntakeError(f"cannot read the roster {path}: {error}") from error
+    try:
+        dialect = csv.Sniffer().sniff(text.partition("\n")[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    if "student_id" not in (reader.fieldnames or []):
+        raise IntakeError(
+            f"the roster {path} has the columns {reader.fieldnames}, but needs student_id, "
+            "first_name, last_name and optionally email"
         )
-        try:
-            submission.notebook = find_notebook(child / ASSIGNMENT, child.name)
-        except IntakeError as error:
-            submission.problem = str(error)
-        submissions.append(submission)
-    return submissions
+    return {row["student_id"]: row for row in reader}
 
 
-def collect_per_student_entries(folder):
-    """Collect one submission per top-level file or folder, named as Moodle names them or by the student's name."""
-    by_student = {}
-    for entry in sorted(folder.iterdir()):
+def is_ignored(path):
+    """Tell whether a file or folder is an artefact of an operating system or of Jupyter."""
+    return path.name.startswith(".") or path.name == "__MACOSX"
+
+
+def notebooks_in(folder):
+    """Return (name relative to `folder`, path) of every notebook below a folder."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and path.suffix.lower() == ".ipynb" and not any(is_ignored(Path(p)) for p in relative.parts):
+            found.append((str(relative), path))
+    return found
+
+
+def choose_notebook(submission):
+    """Pick the notebook to grade, or set the submission's problem when there is none, no clear one, or it is unreadable."""
+    pick_notebook(submission)
+    if submission.notebook is None:
+        return
+    try:
+        nbformat.read(submission.notebook, as_version=4)
+    except Exception as error:  # nbformat raises JSON, validation and Unicode errors alike
+        reason = f"{type(error).__name__}: {error}"
+        submission.problem = f"{submission.notebook.name} is not a readable notebook ({reason[:200]})"
+        submission.notebook = None
+
+
+def pick_notebook(submission):
+    """Set the submission's notebook, or its problem when it sent no notebook or several."""
+    candidates = submission.candidates
+    if len(candidates) == 1:
+        submission.notebook = candidates[0][1]
+        return
+    if not candidates:
+        sent = f"; it sent {', '.join(submission.other_files)}" if submission.other_files else ""
+        submission.problem = f"no notebook (.ipynb) submitted{sent}"
+        return
+
+    exact = [(name, path) for name, path in candidates if Path(name).name == NOTEBOOK]
+    names = ", ".join(name for name, _ in candidates)
+    if len(exact) == 1:
+        submission.notebook = exact[0][1]
+        log.warning("Student %s sent %d notebooks (%s); grading %s", submission.student_id, len(candidates), names, exact[0][0])
+    elif exact:
+        submission.problem = f"{len(exact)} notebooks named {NOTEBOOK} submitted ({names}); grade the right one by hand"
+    else:
+        submission.problem = f"{len(candidates)} notebooks submitted ({names}) and none is named {NOTEBOOK}"
+
+
+class Collector:
+    """Group the entries of a submissions folder by student, whatever layout each entry has."""
+
+    def __init__(self, roster):
+        self.roster = roster
+        self.by_student = {}
+
+    def student(self, student_id, name=None):
+        """Return the submission of a student, creating it on first sight.
+
+        Two different names that give the same id are told apart with a suffix.
+        """
+        submission = self.by_student.get(student_id)
+        if submission is not None and name is not None and submission.submitted_name != name:
+            student_id = unique_id(student_id, self.by_student)
+            submission = None
+        if submission is None:
+            if name is None:
+                entry = self.roster.get(student_id, {})
+                first, last, email = entry.get("first_name", ""), entry.get("last_name", ""), entry.get("email", "")
+            else:
+                (first, last), email = split_name(name), ""
+            submission = Submission(student_id, first, last, email or "", submitted_name=name or "")
+            self.by_student[student_id] = submission
+        return submission
+
+    def add(self, entry):
+        """Add one top-level file or folder of the submissions folder."""
         match = MOODLE_NAME.match(entry.name)
         if match:
-            name = match["name"]
-            student_id = f"{student_id_for(name)}-{match['participant_id']}"
+            submission = self.student(f"{student_id_for(match['name'])}-{match['participant_id']}", match["name"])
             if match["plugin"] != "file":
-                log.info("Skipped %s: Moodle's %s submissions are not graded", entry.name, match["plugin"])
-                continue
-        elif entry.is_dir() or entry.suffix == ".ipynb":
-            name = entry.name if entry.is_dir() else entry.stem
-            student_id = student_id_for(name)
+                submission.other_files.append(f"a Moodle {match['plugin']} submission")
+            elif entry.is_dir():
+                submission.candidates += notebooks_in(entry)
+                submission.other_files += [p.name for p in entry.rglob("*") if p.is_file() and p.suffix.lower() != ".ipynb"]
+            elif entry.suffix.lower() == ".ipynb":
+                submission.candidates.append((match["file"] or entry.name, entry))
+            else:
+                submission.other_files.append(match["file"] or entry.name)
+        elif entry.is_dir() and (entry / ASSIGNMENT).is_dir():
+            # nbgrader's layout: the folder's name is the student id.
+            self.student(entry.name).candidates += notebooks_in(entry / ASSIGNMENT)
+        elif entry.is_dir():
+            self.student(student_id_for(entry.name), entry.name).candidates += notebooks_in(entry)
+        elif entry.suffix.lower() == ".ipynb":
+            self.student(student_id_for(entry.stem), entry.stem).candidates.append((entry.name, entry))
         else:
             log.info("Skipped %s: neither a folder nor a notebook", entry)
-            continue
 
-        if entry.is_file() and entry.suffix != ".ipynb":
-            log.info("Skipped %s: not a notebook", entry)
-            continue
-        if student_id in by_student and by_student[student_id].display_name != name:
-            # Two students whose names give the same id, and no participant ids to tell them apart.
-            student_id = unique_id(student_id, by_student)
-        first, last = split_name(name)
-        submission = by_student.setdefault(student_id, Submission(student_id, first, last))
-        if submission.notebook is not None and entry.is_file():
-            submission.problem = f"more than one notebook submitted: {submission.notebook.name} and {entry.name}"
-            continue
-        try:
-            submission.notebook = find_notebook(entry, name) if entry.is_dir() else entry
-        except IntakeError as error:
-            submission.problem = str(error)
-    return list(by_student.values())
+    def submissions(self):
+        """Return every student's submission, each with its notebook chosen or its problem set."""
+        for submission in self.by_student.values():
+            choose_notebook(submission)
+        return sorted(self.by_student.values(), key=lambda s: s.student_id)
 
 
 def unique_id(student_id, existing_ids):
@@ -180,16 +245,24 @@ def extract_zip(path, target):
 
 def unwrap_single_folder(folder):
     """Descend into a folder that only wraps one other folder, as many zip tools add."""
-    children = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
-    while len(children) == 1 and children[0].is_dir() and not is_student_entry(children[0]):
+    children = [p for p in folder.iterdir() if not is_ignored(p)]
+    while len(children) == 1 and is_wrapper(children[0]):
         folder = children[0]
-        children = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        children = [p for p in folder.iterdir() if not is_ignored(p)]
     return folder
 
 
-def is_student_entry(path):
-    """Tell whether a folder is itself one student's submission, not a wrapper around several."""
-    return bool(MOODLE_NAME.match(path.name)) or (path / ASSIGNMENT).is_dir() or (path / NOTEBOOK).is_file()
+def is_wrapper(path):
+    """Tell whether a folder wraps several students' submissions rather than being one.
+
+    It does when it contains Moodle's or nbgrader's per-student entries, or only folders.
+    """
+    if not path.is_dir() or MOODLE_NAME.match(path.name) or (path / ASSIGNMENT).is_dir():
+        return False
+    children = [p for p in path.iterdir() if not is_ignored(p)]
+    if any(MOODLE_NAME.match(p.name) or (p / ASSIGNMENT).is_dir() for p in children):
+        return True
+    return bool(children) and all(p.is_dir() for p in children)
 
 
 def collect(source, roster_path=None):
@@ -200,24 +273,30 @@ def collect(source, roster_path=None):
         extracted zip (or None); keep it until the notebooks are copied.
 
     Raises:
-        IntakeError: if `source` does not exist or contains no submission at all.
+        IntakeError: if `source` or the roster cannot be read, or contains no submission.
     """
     source = Path(source)
     if not source.exists():
         raise IntakeError(f"{source} not found; give a folder or a zip file of submissions")
+    roster = read_roster(roster_path) if roster_path else {}
 
     scratch = None
     folder = source
     if source.is_file():
+        if source.suffix.lower() == ".ipynb":
+            raise IntakeError(
+                f"{source} is a single notebook; put it in a folder named after the student and give that folder's parent"
+            )
         scratch = tempfile.TemporaryDirectory(prefix="backprop-intake-")
         extract_zip(source, scratch.name)
-        folder = unwrap_single_folder(Path(scratch.name))
+        folder = Path(scratch.name)
+    folder = unwrap_single_folder(folder)
 
-    roster = read_roster(roster_path) if roster_path else {}
-    if is_nbgrader_layout(folder):
-        submissions = collect_nbgrader_layout(folder, roster)
-    else:
-        submissions = collect_per_student_entries(folder)
+    collector = Collector(roster)
+    for entry in sorted(folder.iterdir()):
+        if not is_ignored(entry):
+            collector.add(entry)
+    submissions = collector.submissions()
     if not submissions:
         raise IntakeError(f"no submissions found in {source}; expected one folder or notebook per student")
     log.info("Found %d submissions in %s", len(submissions), source)
@@ -225,14 +304,18 @@ def collect(source, roster_path=None):
 
 
 def place(submissions, submitted_directory):
-    """Copy each gradable notebook to submitted/<student_id>/backprop/backprop.ipynb."""
+    """Copy each gradable notebook to submitted/<student_id>/backprop/backprop.ipynb.
+
+    The folder of a student whose submission has a problem is removed, so that an
+    earlier submission of that student is not graded in its place.
+    """
     for submission in submissions:
-        if submission.problem:
-            log.error("Student %s (%s): %s", submission.student_id, submission.display_name, submission.problem)
-            continue
         target = Path(submitted_directory) / submission.student_id / ASSIGNMENT
         if target.exists():
             shutil.rmtree(target)
+        if submission.problem:
+            log.error("Student %s (%s): %s", submission.student_id, submission.display_name, submission.problem)
+            continue
         target.mkdir(parents=True)
         shutil.copy(submission.notebook, target / NOTEBOOK)
         log.debug("Copied %s -> %s", submission.notebook, target / NOTEBOOK)

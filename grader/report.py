@@ -1,10 +1,11 @@
 """Read the grades back from the gradebook, export grades.csv and print the summary table."""
 
+import csv
 import logging
 from dataclasses import dataclass, field
 
 from nbgrader.api import MissingEntry
-from nbgrader.plugins import CsvExportPlugin
+from nbgrader.plugins import ExportPlugin
 from rich.table import Table
 
 from grader import ASSIGNMENT
@@ -60,11 +61,67 @@ def exercise_maxima(gradebook):
     return maxima
 
 
+class QuotedCsvExportPlugin(ExportPlugin):
+    """nbgrader's grades.csv, written with Python's csv module so that names with commas or quotes stay in their column.
+
+    The columns and values are those of nbgrader's CsvExportPlugin (0.9.6), which joins
+    fields with bare commas. A student without a submission gets 0 points.
+    """
+
+    def export(self, gradebook):
+        path = self.to or "grades.csv"
+        with open(path, "w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, fieldnames=GRADES_CSV_COLUMNS)
+            writer.writeheader()
+            for assignment in gradebook.assignments:
+                if self.assignment and assignment.name not in self.assignment:
+                    continue
+                for student in gradebook.students:
+                    if self.student and student.id not in self.student:
+                        continue
+                    writer.writerow(grades_csv_row(gradebook, assignment, student))
+        self.log.info("Exported grades to %s", path)
+
+
+GRADES_CSV_COLUMNS = [
+    "assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+    "raw_score", "late_submission_penalty", "score", "max_score",
+]
+
+
+def grades_csv_row(gradebook, assignment, student):
+    """Return one row of grades.csv, with empty strings for missing values."""
+    row = {
+        "assignment": assignment.name,
+        "duedate": assignment.duedate,
+        "student_id": student.id,
+        "last_name": student.last_name,
+        "first_name": student.first_name,
+        "email": student.email,
+        "max_score": assignment.max_score,
+        "timestamp": None,
+        "raw_score": 0.0,
+        "late_submission_penalty": 0.0,
+        "score": 0.0,
+    }
+    try:
+        submission = gradebook.find_submission(assignment.name, student.id)
+    except MissingEntry:
+        pass
+    else:
+        penalty = submission.late_submission_penalty or 0.0
+        row.update(
+            timestamp=submission.timestamp,
+            raw_score=submission.score,
+            late_submission_penalty=penalty,
+            score=max(0.0, submission.score - penalty),
+        )
+    return {key: "" if value is None else value for key, value in row.items()}
+
+
 def export_grades_csv(gradebook, path):
-    """Write nbgrader's grades.csv: one row per student and assignment, with the total score."""
-    # NOTE: nbgrader's exporter joins fields with commas and quotes none, so a name that
-    # contains a comma shifts that row's columns.
-    CsvExportPlugin(to=str(path)).export(gradebook)
+    """Write grades.csv: one row per student and assignment, with the total score."""
+    QuotedCsvExportPlugin(to=str(path)).export(gradebook)
     log.info("Wrote %s", path)
 
 

@@ -3,6 +3,7 @@
 import csv
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,14 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parent.parent
 SAMPLES = REPOSITORY / "samples"
 
+# nbgrader runs the `alembic` command of its environment when it creates a gradebook,
+# also when a test opens one in this process.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
 
 def nbgrader_environment():
-    """Return os.environ with this interpreter's bin folder first on PATH, as nbgrader needs for alembic."""
-    environment = dict(os.environ)
-    environment["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), environment.get("PATH", "")])
-    return environment
+    """Return the environment for nbgrader subprocesses: os.environ, with PATH set above."""
+    return dict(os.environ)
 
 
 def run_grader(*arguments, cwd=REPOSITORY):
@@ -61,4 +64,6 @@ def sample_run():
     status_after = git_status()
     match = re.search(r"^course directory: +(\S+)$", process.stdout, re.MULTILINE)
     assert match, f"the pipeline did not report its course directory:\n{process.stdout}\n{process.stderr}"
-    return process, Path(match.group(1)), status_before, status_after
+    course_dir = Path(match.group(1))
+    yield process, course_dir, status_before, status_after
+    shutil.rmtree(course_dir, ignore_errors=True)
