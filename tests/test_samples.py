@@ -7,7 +7,7 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import SAMPLES, read_expected_points
+from conftest import SAMPLES, nbgrader_environment, read_expected_points
 
 EXPECTED = read_expected_points()
 CELLS = [cell for cell in next(iter(EXPECTED.values())) if cell != "total"]
@@ -96,3 +96,21 @@ def test_main_job_leaves_repository_clean(sample_run):
     _, course_dir, status_before, status_after = sample_run
     assert status_after == status_before
     assert not course_dir.is_relative_to(SAMPLES.parent)
+
+
+def test_plain_nbgrader_autograde_in_course_directory(sample_run):
+    _, course_dir, _, _ = sample_run
+    environment = nbgrader_environment()
+    environment.pop("PYTHONPATH", None)
+    process = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "autograde", "backprop", "--student", "missing-relu-derivative", "--force"],
+        cwd=course_dir,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stderr
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "ml1-backprop") as gradebook:
+        submission = gradebook.find_submission("backprop", "missing-relu-derivative")
+        assert submission.score == EXPECTED["missing-relu-derivative"]["total"]
