@@ -9,7 +9,6 @@ X is (N, d0), T and Y are (N, d4), Zk and Ak are (N, dk), W[k] is (dk, dk+1) and
 B[k] is (dk+1,). The error is the mean of (Y - T)**2 over all N * d4 entries.
 """
 
-import numpy as np
 import torch
 
 

@@ -1,4 +1,4 @@
-"""Command line of the grading pipeline: ``python -m grader [release|grade] ...``."""
+"""Command line of the grading pipeline: ``python -m grader [release|grade|export] ...``."""
 
 import argparse
 import logging
@@ -15,7 +15,7 @@ from rich.logging import RichHandler
 from grader import ASSIGNMENT, RELEASE_DIRECTORY, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, intake
 from grader.autograde import Outcome, grade_all
 from grader.course import Course, GradingError, prepare_environment
-from grader.release import differing_files, update_repository_release
+from grader.release import differing_files, stale_release_files, update_repository_release
 from grader.report import StudentGrade, exercise_maxima, export_grades_csv, read_grades, summary_table
 
 log = logging.getLogger("grader")
@@ -40,6 +40,9 @@ examples:
 warning: grading into a course directory that already contains autograded results
 (the repository itself by default) re-runs nbgrader autograde with --force and
 replaces the earlier automatic scores of every student it grades.
+
+exit status: 0 when every submission was graded, 1 when some could not be (they are
+listed with the reason and exported with 0 points), 2 for invalid input.
 """
 
 
@@ -98,7 +101,9 @@ def build_parser():
     export = commands.add_parser(
         "export", parents=[verbosity], help="write grades.csv from the gradebook again, without grading"
     )
-    export.add_argument("--course-dir", type=Path, default=REPOSITORY, help="the graded course directory (default: this repository)")
+    export.add_argument(
+        "--course-dir", type=Path, default=REPOSITORY, help="the graded course directory (default: this repository)"
+    )
     export.add_argument("--db", metavar="URL", help="the gradebook URL the course was graded with (default: as for grade)")
     export.add_argument("--to", type=Path, help="the file to write (default: grades.csv in the course directory)")
     return parser
@@ -120,9 +125,7 @@ def configure_logging(console, verbose):
 def run_release(check):
     """Regenerate or only check release/; return the exit status."""
     if check:
-        with tempfile.TemporaryDirectory(prefix="backprop-release-") as scratch:
-            built = Course(scratch).open().generate_release()
-            stale = differing_files(built, RELEASE_DIRECTORY)
+        stale = stale_release_files()
         if stale:
             log.error("release/%s is stale in: %s. Run: python -m grader release", ASSIGNMENT, ", ".join(stale))
             return 1

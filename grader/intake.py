@@ -11,9 +11,9 @@ Accepted layouts, as a folder or as a zip file of it:
 
 Each top-level entry is read on its own, so one export may mix these layouts. Each
 submission ends up as ``submitted/<student_id>/backprop/backprop.ipynb`` in the course
-directory. Student ids are ASCII slugs of the names, so that paths and the gradebook never
-depend on the file system's handling of spaces and umlauts; nbgrader's layout keeps its
-folder names as ids.
+directory. Student ids are ASCII slugs of the names, so paths and the gradebook never
+depend on how a file system handles spaces and umlauts. Folders in nbgrader's layout keep
+their names as ids.
 """
 
 import csv
@@ -172,7 +172,7 @@ class Collector:
     def student(self, student_id, name=None):
         """Return the submission of a student, creating it on first sight.
 
-        Two different names that give the same id are told apart with a suffix.
+        Two different names that give the same id get distinct ids by a numeric suffix.
         """
         submission = self.by_student.get(student_id)
         if submission is not None and name is not None and submission.submitted_name != name:

@@ -31,6 +31,12 @@ def differing_files(built, committed):
     return sorted(str(p) for p in differing)
 
 
+def stale_release_files():
+    """Generate the release in a scratch folder and list the files where release/backprop/ differs."""
+    with tempfile.TemporaryDirectory(prefix="backprop-release-") as scratch:
+        return differing_files(build_release(scratch), RELEASE_DIRECTORY)
+
+
 def update_repository_release():
     """Regenerate release/backprop/ of the repository from source/; return the changed paths."""
     with tempfile.TemporaryDirectory(prefix="backprop-release-") as scratch:
