@@ -7,7 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from sqlalchemy.exc import SAWarning
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -194,10 +194,12 @@ def collect_grades(course, submissions, outcomes):
 
     batch = []
     for submission in submissions:
-        grade = grades.get(submission.student_id) or StudentGrade(submission.student_id, submission.display_name)
+        name = f"{submission.first_name} {submission.last_name}".strip()
+        grade = grades.get(submission.student_id) or StudentGrade(submission.student_id, name)
         if submission.problem:
             grade.problems.append(submission.problem)
         grade.problems += outcomes[submission.student_id].problems
+        grade.notes += submission.notes
         batch.append(grade)
     return batch, maxima
 
@@ -235,9 +237,10 @@ def run_grade(submissions_path, course_dir, db_url, roster):
     gradable = [s.student_id for s in submissions if not s.problem]
     outcomes = {o.student_id: o for o in grade_all(course, gradable)}
     for submission in submissions:
-        if submission.problem:
+        outcome = outcomes.setdefault(submission.student_id, Outcome(submission.student_id))
+        if not outcome.graded:
+            # No new grade, so no earlier one of this student may stay in the gradebook.
             course.discard_results(submission.student_id)
-            outcomes[submission.student_id] = Outcome(submission.student_id)
     grades, maxima = collect_grades(course, submissions, outcomes)
     print_summary(course, grades, maxima)
 
@@ -254,7 +257,10 @@ def run_export(course_dir, db_url, path):
     course = Course(course_dir, db_url)
     path = path or course.root / "grades.csv"
     with course.existing_gradebook() as gradebook:
-        export_grades_csv(gradebook, path)
+        try:
+            export_grades_csv(gradebook, path)
+        except OSError as error:
+            raise GradingError(f"cannot write {path}: {error.strerror}; choose another file with --to") from error
     print(f"grades.csv: {path}")
     return 0
 
@@ -272,4 +278,8 @@ def main(argv=None):
         return run_grade(None, None, None, None)
     except (GradingError, intake.IntakeError) as error:
         log.error("%s", error)
+        return 2
+    except SQLAlchemyError as error:
+        # An invalid --db URL or an unreachable database server.
+        log.error("Cannot use the gradebook: %s: %s. Check --db or CourseDirectory.db_url.", type(error).__name__, error)
         return 2

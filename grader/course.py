@@ -24,6 +24,18 @@ class GradingError(Exception):
     """An nbgrader step failed; the message names the step and what to do next."""
 
 
+def absolute_db_url(db_url):
+    """Make a relative SQLite path absolute against the working directory, where the user meant it.
+
+    nbgrader would otherwise resolve it against the course directory, and this process
+    against the working directory, and the two would write different gradebooks.
+    """
+    prefix = "sqlite:///"
+    if db_url and db_url.startswith(prefix) and not db_url[len(prefix):].startswith("/"):
+        return prefix + str(Path(db_url[len(prefix):]).resolve())
+    return db_url
+
+
 def load_config(root, db_url=None):
     """Load the repository's nbgrader_config.py and point it at the course root `root`."""
     config = Config()
@@ -56,6 +68,7 @@ class Course:
     """
 
     def __init__(self, root, db_url=None):
+        db_url = absolute_db_url(db_url)
         self.root = Path(root).resolve()
         self.config = load_config(self.root, db_url)
         self.coursedir = CourseDirectory(config=self.config)

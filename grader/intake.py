@@ -21,6 +21,7 @@ import logging
 import re
 import shutil
 import tempfile
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,9 @@ from grader import ASSIGNMENT
 log = logging.getLogger(__name__)
 
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+
+# The answer cells of the homework, by nbgrader grade id.
+ANSWER_CELLS = {"exercise1_answer", "exercise2_answer"}
 
 # "Jürgen Müller_4711_assignsubmission_file_" or "..._assignsubmission_file_backprop.ipynb"
 MOODLE_NAME = re.compile(r"^(?P<name>.+?)_(?P<participant_id>\d+)_assignsubmission_(?P<plugin>[a-z]+)_?(?P<file>.*)$")
@@ -62,18 +66,27 @@ class Submission:
     """Names of the files sent that are not notebooks."""
     submitted_name: str = ""
     """The name the learning platform gave, e.g. "Müller, Jürgen"; empty for nbgrader's layout."""
+    notes: list = field(default_factory=list)
+    """Remarks for the grader that do not stop grading, e.g. which of several notebooks was taken."""
 
     @property
     def display_name(self):
         return f"{self.first_name} {self.last_name}".strip() or self.student_id
 
 
+# Student ids become folder names; with a participant id appended they stay far below
+# the usual limit of 255 bytes per file name.
+MAX_ID_LENGTH = 60
+
+
 def student_id_for(name):
     """Return an ASCII student id for a display name, e.g. "Jürgen Müller" -> "juergen-mueller".
 
-    A name without a letter or digit gives "unnamed".
+    A name without a letter or digit gives "unnamed". Names are taken in composed
+    Unicode form first, so a name a Mac stored decomposed gives the same id.
     """
-    return slugify(name, replacements=TRANSLITERATIONS) or "unnamed"
+    name = unicodedata.normalize("NFC", name)
+    return slugify(name, replacements=TRANSLITERATIONS, max_length=MAX_ID_LENGTH) or "unnamed"
 
 
 def split_name(name):
@@ -133,11 +146,15 @@ def choose_notebook(submission):
     if submission.notebook is None:
         return
     try:
-        nbformat.read(submission.notebook, as_version=4)
+        notebook = nbformat.read(submission.notebook, as_version=4)
     except Exception as error:  # nbformat raises JSON, validation and Unicode errors alike
         reason = f"{type(error).__name__}: {error}"
         submission.problem = f"{submission.notebook.name} is not a readable notebook ({reason[:200]})"
         submission.notebook = None
+        return
+    grade_ids = {cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") for cell in notebook.cells}
+    if not grade_ids & ANSWER_CELLS:
+        submission.notes.append(f"{submission.notebook.name} has none of this homework's answer cells; is it the right file?")
 
 
 def pick_notebook(submission):
@@ -155,7 +172,7 @@ def pick_notebook(submission):
     names = ", ".join(name for name, _ in candidates)
     if len(exact) == 1:
         submission.notebook = exact[0][1]
-        log.warning("Student %s sent %d notebooks (%s); grading %s", submission.student_id, len(candidates), names, exact[0][0])
+        submission.notes.append(f"{len(candidates)} notebooks submitted ({names}); graded {exact[0][0]}")
     elif exact:
         submission.problem = f"{len(exact)} notebooks named {NOTEBOOK} submitted ({names}); grade the right one by hand"
     else:
@@ -168,19 +185,23 @@ class Collector:
     def __init__(self, roster):
         self.roster = roster
         self.by_student = {}
+        self.names_by_id = {}
 
     def student(self, student_id, name=None):
         """Return the submission of a student, creating it on first sight.
 
-        Two different names that give the same id get distinct ids by a numeric suffix.
+        Different names that give the same id are recorded, and submissions() refuses
+        to guess which student is which.
         """
+        if name is not None:
+            name = unicodedata.normalize("NFC", name)
+            self.names_by_id.setdefault(student_id, set()).add(name)
         submission = self.by_student.get(student_id)
-        if submission is not None and name is not None and submission.submitted_name != name:
-            student_id = unique_id(student_id, self.by_student)
-            submission = None
         if submission is None:
             if name is None:
                 entry = self.roster.get(student_id, {})
+                if self.roster and not entry:
+                    log.warning("Student %s is not in the roster, so the grades carry no name", student_id)
                 first, last, email = entry.get("first_name", ""), entry.get("last_name", ""), entry.get("email", "")
             else:
                 (first, last), email = split_name(name), ""
@@ -214,17 +235,19 @@ class Collector:
 
     def submissions(self):
         """Return every student's submission, each with its notebook chosen or its problem set."""
-        for submission in self.by_student.values():
-            choose_notebook(submission)
+        for student_id, submission in self.by_student.items():
+            names = self.names_by_id.get(student_id, set())
+            if len(names) > 1:
+                # A suffix such as -2 would depend on the batch, and a later batch could
+                # then give one student's grade to the other.
+                listed = " and ".join(repr(n) for n in sorted(names))
+                submission.problem = (
+                    f"the names {listed} give the same student id; rename the entries apart, "
+                    "or use nbgrader's <student_id>/backprop/ layout"
+                )
+            else:
+                choose_notebook(submission)
         return sorted(self.by_student.values(), key=lambda s: s.student_id)
-
-
-def unique_id(student_id, existing_ids):
-    """Append -2, -3, ... to a student id until it is not in `existing_ids`."""
-    number = 2
-    while f"{student_id}-{number}" in existing_ids:
-        number += 1
-    return f"{student_id}-{number}"
 
 
 def extract_zip(path, target):
@@ -297,6 +320,8 @@ def collect(source, roster_path=None):
         if not is_ignored(entry):
             collector.add(entry)
     submissions = collector.submissions()
+    if roster and all(s.submitted_name for s in submissions):
+        log.warning("The roster %s was not used: it names students of nbgrader's layout only", roster_path)
     if not submissions:
         raise IntakeError(f"no submissions found in {source}; expected one folder or notebook per student")
     log.info("Found %d submissions in %s", len(submissions), source)
@@ -307,14 +332,22 @@ def place(submissions, submitted_directory):
     """Copy each gradable notebook to submitted/<student_id>/backprop/backprop.ipynb.
 
     The folder of a student whose submission has a problem is removed, so that an
-    earlier submission of that student is not graded in its place.
+    earlier submission of that student is not graded in its place. A folder that is
+    itself the input (grading the course's own submitted/) is never removed.
     """
     for submission in submissions:
-        target = Path(submitted_directory) / submission.student_id / ASSIGNMENT
+        target = (Path(submitted_directory) / submission.student_id / ASSIGNMENT).resolve()
+        is_input = submission.notebook is not None and target in submission.notebook.resolve().parents
+        if submission.problem:
+            log.error("Student %s (%s): %s", submission.student_id, submission.display_name, submission.problem)
+        if is_input or (submission.problem and any(target in c.resolve().parents for _, c in submission.candidates)):
+            if submission.notebook is not None and submission.notebook.resolve() != target / NOTEBOOK:
+                shutil.copy(submission.notebook, target / NOTEBOOK)
+            continue
+
         if target.exists():
             shutil.rmtree(target)
         if submission.problem:
-            log.error("Student %s (%s): %s", submission.student_id, submission.display_name, submission.problem)
             continue
         target.mkdir(parents=True)
         shutil.copy(submission.notebook, target / NOTEBOOK)

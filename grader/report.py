@@ -27,6 +27,9 @@ class StudentGrade:
     exercises: dict = field(default_factory=dict)
     """(points, maximum) per exercise name."""
     problems: list = field(default_factory=list)
+    """Why the submission got no grade, or lost it."""
+    notes: list = field(default_factory=list)
+    """Remarks for the grader about a graded submission."""
 
     @property
     def total(self):
@@ -141,7 +144,7 @@ def summary_table(grades, maxima):
     for name in exercise_names:
         table.add_column(name, justify="right")
     table.add_column("total", justify="right")
-    table.add_column("problems")
+    table.add_column("problems and notes")
 
     for grade in grades:
         cells = [grade.student_id, grade.name]
@@ -149,6 +152,6 @@ def summary_table(grades, maxima):
             points, _ = grade.exercises.get(name, (0, 0))
             cells.append(f"{format_points(points)}/{format_points(maxima[name])}")
         cells.append(f"{format_points(grade.total)}/{format_points(sum(maxima.values()))}")
-        cells.append("; ".join(grade.problems))
+        cells.append("; ".join(grade.problems + [f"note: {note}" for note in grade.notes]))
         table.add_row(*cells)
     return table

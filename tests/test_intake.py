@@ -1,7 +1,10 @@
 """Taking in submissions: nbgrader's layout, Moodle exports, odd names and broken input."""
 
 import shutil
+import unicodedata
 import zipfile
+
+import nbformat
 
 import pytest
 
@@ -126,6 +129,29 @@ def test_folders_named_after_students(tmp_path):
     assert set(students) == {"zoe-odegard", "zoe-odegard-2"}
 
 
+def test_names_with_same_id_are_not_guessed(tmp_path):
+    shutil.copy(NOTEBOOK, tmp_path / "Anna Schmidt.ipynb")
+    shutil.copy(WRONG_NOTEBOOK, tmp_path / "anna schmidt.ipynb")
+    (student,) = intake.collect(tmp_path)[0]
+    assert student.student_id == "anna-schmidt"
+    assert student.problem.startswith("the names 'Anna Schmidt' and 'anna schmidt' give the same student id")
+
+
+def test_decomposed_names_give_composed_ids(tmp_path):
+    decomposed = unicodedata.normalize("NFD", "Jürgen Müller")
+    shutil.copy(NOTEBOOK, tmp_path / f"{decomposed}_4711_assignsubmission_file_backprop.ipynb")
+    (student,) = intake.collect(tmp_path)[0]
+    assert student.student_id == "juergen-mueller-4711"
+    assert student.first_name == "Jürgen"
+
+
+def test_very_long_name_gives_short_id(tmp_path):
+    shutil.copy(NOTEBOOK, tmp_path / f"{'欧阳龙飞凤舞' * 11}_131_assignsubmission_file_backprop.ipynb")
+    (student,) = intake.collect(tmp_path)[0]
+    assert len(student.student_id) <= intake.MAX_ID_LENGTH + len("-131")
+    assert student.student_id.endswith("-131")
+
+
 def test_duplicate_display_names_stay_apart(tmp_path):
     for participant in ("5001", "5002"):
         shutil.copy(NOTEBOOK, tmp_path / f"Max Mustermann_{participant}_assignsubmission_file_backprop.ipynb")
@@ -157,6 +183,15 @@ def test_exact_name_wins_among_flat_files(tmp_path):
     assert student.student_id == "lena-gross-4717"
     assert student.problem == ""
     assert student.notebook.name == "Lena Groß_4717_assignsubmission_file_backprop.ipynb"
+    assert student.notes == ["2 notebooks submitted (backprop (1).ipynb, backprop.ipynb); graded backprop.ipynb"]
+
+
+def test_notebook_of_other_homework_gets_note(tmp_path):
+    other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("theta = 0")])
+    nbformat.write(other, tmp_path / "Wrong Homework_114_assignsubmission_file_linreg.ipynb")
+    (student,) = intake.collect(tmp_path)[0]
+    assert student.problem == ""
+    assert "has none of this homework's answer cells" in student.notes[0]
 
 
 def test_mixed_layouts_in_one_export(tmp_path):

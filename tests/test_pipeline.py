@@ -1,11 +1,13 @@
 """The pipeline's command line on Moodle exports, regrading and exporting, through real nbgrader."""
 
 import csv
+import os
 import shutil
 
+import nbformat
 from nbgrader.api import Gradebook
 
-from conftest import SAMPLES, run_grader
+from conftest import REPOSITORY, SAMPLES, run_grader
 from grader.report import export_grades_csv
 from test_intake import NOTEBOOK, WRONG_NOTEBOOK, moodle_folder, zip_folder
 
@@ -48,6 +50,47 @@ def test_pipeline_grades_moodle_zip_and_regrades(tmp_path):
     assert float(rows["sean-o-brien-4712"]["score"]) == 12.0
 
 
+def write_answer(path, exercise2_source):
+    """Write a correct sample with its exercise2 replaced by `exercise2_source`."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise2_answer":
+            cell.source = exercise2_source
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, path)
+
+
+def test_regrade_after_dead_kernel_gives_zero(tmp_path):
+    course = tmp_path / "course"
+    first, second = tmp_path / "first", tmp_path / "second"
+    (first / "alex" / "backprop").mkdir(parents=True)
+    shutil.copy(NOTEBOOK, first / "alex" / "backprop" / "backprop.ipynb")
+    assert run_grader("grade", str(first), "--course-dir", str(course)).returncode == 0
+    assert float(read_grades_csv(course / "grades.csv")["alex"]["score"]) == 30.0
+
+    write_answer(second / "alex" / "backprop" / "backprop.ipynb", "def exercise2(W, B, X, T):\n    import os\n    os._exit(1)\n")
+    process = run_grader("grade", str(second), "--course-dir", str(course))
+
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert "DeadKernelError" in process.stdout
+    assert float(read_grades_csv(course / "grades.csv")["alex"]["score"]) == 0.0
+    assert not (course / "feedback" / "alex" / "backprop").exists()
+
+
+def test_grading_course_submitted_folder_in_place(tmp_path):
+    course = tmp_path / "course"
+    (course / "submitted" / "alex" / "backprop").mkdir(parents=True)
+    shutil.copy(WRONG_NOTEBOOK, course / "submitted" / "alex" / "backprop" / "backprop.ipynb")
+    relative_db = os.path.relpath(tmp_path / "relative.db", REPOSITORY)
+
+    process = run_grader("grade", str(course / "submitted"), "--course-dir", str(course), "--db", f"sqlite:///{relative_db}")
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert (course / "submitted" / "alex" / "backprop" / "backprop.ipynb").is_file()
+    assert (tmp_path / "relative.db").is_file()
+    assert float(read_grades_csv(course / "grades.csv")["alex"]["score"]) == 12.0
+
+
 def test_pipeline_with_other_gradebook_and_export(tmp_path):
     submissions = tmp_path / "submitted"
     (submissions / "alex" / "backprop").mkdir(parents=True)
@@ -72,6 +115,13 @@ def test_pipeline_with_other_gradebook_and_export(tmp_path):
     process = run_grader("export", "--course-dir", str(course), "--db", f"sqlite:///{database}", "--to", str(exported))
     assert process.returncode == 0, process.stdout + process.stderr
     assert exported.read_text(encoding="utf-8") == (course / "grades.csv").read_text(encoding="utf-8")
+
+
+def test_invalid_gradebook_url_is_explained(tmp_path):
+    process = run_grader("export", "--course-dir", str(tmp_path), "--db", "nonsense://")
+    assert process.returncode == 2
+    assert "Cannot use the gradebook" in process.stderr
+    assert "Traceback" not in process.stderr
 
 
 def test_export_without_gradebook_is_explained(tmp_path):
