@@ -27,7 +27,7 @@ class StudentGrade:
     exercises: dict = field(default_factory=dict)
     """(points, maximum) per exercise name."""
     problems: list = field(default_factory=list)
-    """Why the submission got no grade, or lost it."""
+    """Reasons the submission got no grade, or lost its earlier one."""
     notes: list = field(default_factory=list)
     """Remarks for the grader about a graded submission."""
 
