@@ -15,7 +15,6 @@ class Outcome:
 
     student_id: str
     graded: bool = False
-    feedback: bool = False
     problems: list = field(default_factory=list)
 
 
@@ -59,9 +58,7 @@ def grade_one(course, student_id):
     outcome.graded = True
 
     result = course.generate_feedback(student_id)
-    if result["success"]:
-        outcome.feedback = True
-    else:
+    if not result["success"]:
         error = result.get("error") or result.get("log")
         outcome.problems.append(f"feedback failed: {cause_of(result)}")
         log.error("Student %s: nbgrader generate_feedback failed:\n%s", student_id, last_lines(error))
