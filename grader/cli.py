@@ -12,10 +12,10 @@ from sqlalchemy.exc import SAWarning, SQLAlchemyError
 from rich.console import Console
 from rich.logging import RichHandler
 
-from grader import ASSIGNMENT, RELEASE_DIRECTORY, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, intake
+from grader import ASSIGNMENT, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, intake
 from grader.autograde import Outcome, grade_all
 from grader.course import Course, GradingError, prepare_environment
-from grader.release import differing_files, stale_release_files, update_repository_release
+from grader.release import generate_and_check_release, stale_release_files, update_repository_release
 from grader.report import StudentGrade, exercise_maxima, export_grades_csv, read_grades, summary_table
 
 log = logging.getLogger("grader")
@@ -149,32 +149,6 @@ def choose_course_directory(submissions, course_dir):
     return REPOSITORY
 
 
-def release_snapshot():
-    """Return the bytes of every file of the repository's release, by relative path."""
-    return {p.relative_to(RELEASE_DIRECTORY): p.read_bytes() for p in RELEASE_DIRECTORY.rglob("*") if p.is_file()}
-
-
-def prepare_release(course):
-    """Generate the release in the course directory and warn when the repository's release is stale."""
-    before = release_snapshot() if course.is_repository else None
-    course.generate_release()
-    if course.is_repository:
-        if release_snapshot() != before:
-            log.warning(
-                "release/%s was stale and has been regenerated from source/%s; commit it, "
-                "so that students get the version that is graded", ASSIGNMENT, ASSIGNMENT,
-            )
-        return
-    stale = differing_files(course.release_directory, RELEASE_DIRECTORY)
-    if stale:
-        log.warning(
-            "release/%s of the repository differs from its source in %s; students may have an old "
-            "version. Run: python -m grader release",
-            ASSIGNMENT,
-            ", ".join(stale),
-        )
-
-
 def register_students(course, submissions):
     """Add every student to the gradebook with the name the submission came with."""
     with course.gradebook() as gradebook:
@@ -215,19 +189,17 @@ def print_summary(course, grades, maxima):
 
 def run_grade(submissions_path, course_dir, db_url, roster):
     """Run the whole pipeline on one batch of submissions; return the exit status."""
+    course_root = choose_course_directory(submissions_path, course_dir)
     if submissions_path is None:
         submissions_path = SAMPLES_DIRECTORY
         roster = roster or SAMPLE_ROSTER
-        course_root = choose_course_directory(None, course_dir)
-    else:
-        course_root = choose_course_directory(submissions_path, course_dir)
 
     # Read the submissions first, so that bad input changes nothing in the course directory.
     submissions, scratch = intake.collect(submissions_path, roster)
     try:
         course = Course(course_root, db_url).open()
         log.info("Course directory: %s", course.root)
-        prepare_release(course)
+        generate_and_check_release(course)
         register_students(course, submissions)
         intake.place(submissions, course.submitted_directory)
     finally:

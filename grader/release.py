@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from grader import RELEASE_DIRECTORY
+from grader import ASSIGNMENT, RELEASE_DIRECTORY
 from grader.course import Course
 
 log = logging.getLogger(__name__)
@@ -50,3 +50,29 @@ def update_repository_release():
         else:
             log.info("%s is up to date with the source", RELEASE_DIRECTORY)
     return changed
+
+
+def release_snapshot():
+    """Return the bytes of every file of the repository's release, by relative path."""
+    return {p.relative_to(RELEASE_DIRECTORY): p.read_bytes() for p in RELEASE_DIRECTORY.rglob("*") if p.is_file()}
+
+
+def generate_and_check_release(course):
+    """Generate the release in the course directory and warn when the repository's release is stale."""
+    before = release_snapshot() if course.is_repository else None
+    course.generate_release()
+    if course.is_repository:
+        if release_snapshot() != before:
+            log.warning(
+                "release/%s was stale and has been regenerated from source/%s; commit it, "
+                "so that students get the version that is graded", ASSIGNMENT, ASSIGNMENT,
+            )
+        return
+    stale = differing_files(course.release_directory, RELEASE_DIRECTORY)
+    if stale:
+        log.warning(
+            "release/%s of the repository differs from its source in %s; students may have an old "
+            "version. Run: python -m grader release",
+            ASSIGNMENT,
+            ", ".join(stale),
+        )
