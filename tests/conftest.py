@@ -23,12 +23,15 @@ def nbgrader_environment():
     return dict(os.environ)
 
 
-def run_grader(*arguments, cwd=REPOSITORY):
-    """Run `python -m grader ARGUMENTS` as a user would and return the finished process."""
+def run_grader(*arguments, cwd=REPOSITORY, env=None):
+    """Run `python -m grader ARGUMENTS` as a user would and return the finished process.
+
+    `env` adds variables to the environment, for example a wide COLUMNS for the summary.
+    """
     return subprocess.run(
         [sys.executable, "-m", "grader", *arguments],
         cwd=cwd,
-        env=nbgrader_environment(),
+        env={**nbgrader_environment(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=1800,

@@ -1,0 +1,78 @@
+"""The corpus of hostile and broken submissions, graded in one batch with a correct neighbour.
+
+Set CORPUS_GROUPS=name1,name2 to grade only some modules of tests/corpus/ while working on them.
+"""
+
+import os
+import re
+import shutil
+
+import pytest
+from nbgrader.api import Gradebook, MissingEntry
+
+from conftest import SAMPLES, run_grader
+from corpus import all_cases
+
+GROUPS = [group for group in os.environ.get("CORPUS_GROUPS", "").split(",") if group]
+CASES = all_cases(GROUPS)
+NEIGHBOUR = "correct-loop"
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory):
+    """Grade every corpus case and the correct sample in one run; return (process, course dir)."""
+    if not CASES:
+        pytest.skip("tests/corpus/ defines no cases")
+    batch = tmp_path_factory.mktemp("corpus-batch")
+    for case in CASES:
+        (batch / case.student_id).mkdir()
+        case.write(batch / case.student_id)
+    shutil.copytree(SAMPLES / "submitted" / NEIGHBOUR / "backprop", batch / NEIGHBOUR)
+    course_dir = tmp_path_factory.mktemp("corpus-course")
+    process = run_grader("grade", str(batch), "--course-dir", str(course_dir), env={"COLUMNS": "400"})
+    return process, course_dir
+
+
+def scores(course_dir, student):
+    """Return {grade cell id: score} of the student, or {} when nothing was recorded."""
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "ml1-backprop") as gradebook:
+        try:
+            notebook = gradebook.find_submission_notebook("backprop", "backprop", student)
+        except MissingEntry:
+            return {}
+        return {grade.name: grade.score for grade in notebook.grades}
+
+
+def summary_row(stdout, student):
+    """Return the summary table's line(s) of the student."""
+    return "\n".join(line for line in stdout.splitlines() if re.search(rf"\b{re.escape(student)}\b", line))
+
+
+def test_neighbour_is_unaffected(corpus_run):
+    _, course_dir = corpus_run
+    assert sum(scores(course_dir, NEIGHBOUR).values()) == 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.student_id for case in CASES])
+def test_case_grades_as_expected(corpus_run, case):
+    process, course_dir = corpus_run
+    actual = scores(course_dir, case.student_id)
+    if not case.graded:
+        assert sum(actual.values()) == 0, actual
+    else:
+        assert actual, f"{case.student_id} was not graded:\n{summary_row(process.stdout, case.student_id)}"
+        expected = {cell: case.points.get(cell, 0) for cell in actual}
+        assert actual == expected
+
+    row = summary_row(process.stdout, case.student_id)
+    for text in case.summary:
+        assert text in row, f"{text!r} is not in the summary of {case.student_id}:\n{row}"
+
+    feedback_path = course_dir / "feedback" / case.student_id / "backprop" / "backprop.html"
+    if case.feedback or case.hidden:
+        assert feedback_path.is_file(), f"no feedback for {case.student_id}"
+        feedback = feedback_path.read_text(encoding="utf-8")
+        for text in case.feedback:
+            assert text in feedback, f"{text!r} is not in the feedback of {case.student_id}"
+        for text in case.hidden:
+            assert text not in feedback, f"{text!r} leaks into the feedback of {case.student_id}"
