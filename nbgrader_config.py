@@ -40,3 +40,25 @@ from pathlib import Path  # noqa: E402
 _kernel_path = str(Path(__file__).resolve().parent / "grader" / "kernel")
 if _kernel_path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_kernel_path, os.environ.get("PYTHONPATH")) if p)
+
+# Feedback: nbgrader's generate_feedback would show the source of the hidden tests and
+# tracebacks through backprop_checks.py. grader.feedback removes both and adds a table
+# of points with the reason for each lost point; this repository goes on sys.path so
+# that plain nbgrader commands in another course directory find the module too.
+import sys  # noqa: E402
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parent))
+from grader.feedback import FeedbackPreprocessor  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, FeedbackPreprocessor, CSSHTMLHeaderPreprocessor]
+
+# The grade-import file for Moodle (moodle_grades.csv): which user field identifies a
+# student ("email" or "idnumber") and the names of its two columns. The command line's
+# --moodle-* options override these.
+# c.MoodleExport.identifier = "email"
+# c.MoodleExport.identifier_column = "Email address"
+# c.MoodleExport.grade_column = "Error Backpropagation"

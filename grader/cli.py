@@ -12,7 +12,7 @@ from sqlalchemy.exc import SAWarning, SQLAlchemyError
 from rich.console import Console
 from rich.logging import RichHandler
 
-from grader import ASSIGNMENT, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, intake
+from grader import ASSIGNMENT, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, exports, intake
 from grader.autograde import Outcome, grade_all
 from grader.course import Course, GradingError, prepare_environment
 from grader.release import generate_and_check_release, stale_release_files, update_repository_release
@@ -36,6 +36,7 @@ examples:
   python -m grader grade moodle-export.zip          grade a Moodle zip in this repository
   python -m grader grade submitted/ --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
   python -m grader export --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
+  python -m grader export --course-dir /srv/ml1 --roster students.csv --moodle-identifier idnumber
 
 warning: grading into a course directory that already contains autograded results
 (the repository itself by default) re-runs nbgrader autograde with --force and
@@ -59,6 +60,7 @@ def build_parser():
         "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log every step, nbgrader's included"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step, nbgrader's included")
+    moodle = moodle_options()
     commands = parser.add_subparsers(dest="command")
 
     release = commands.add_parser(
@@ -69,7 +71,7 @@ def build_parser():
     )
 
     grade = commands.add_parser(
-        "grade", parents=[verbosity], help="autograde submissions and export grades (the default)"
+        "grade", parents=[verbosity, moodle], help="autograde submissions and export grades (the default)"
     )
     grade.add_argument(
         "submissions",
@@ -99,13 +101,44 @@ def build_parser():
     )
 
     export = commands.add_parser(
-        "export", parents=[verbosity], help="write grades.csv from the gradebook again, without grading"
+        "export",
+        parents=[verbosity, moodle],
+        help="write grades.csv, the other exports and the report from the gradebook again, without grading",
     )
     export.add_argument(
         "--course-dir", type=Path, default=REPOSITORY, help="the graded course directory (default: this repository)"
     )
     export.add_argument("--db", metavar="URL", help="the gradebook URL the course was graded with (default: as for grade)")
-    export.add_argument("--to", type=Path, help="the file to write (default: grades.csv in the course directory)")
+    export.add_argument(
+        "--to",
+        type=Path,
+        help="the grades.csv file to write; the other exports go into its folder (default: the course directory)",
+    )
+    export.add_argument(
+        "--roster",
+        type=Path,
+        help="a CSV file with columns student_id, first_name, last_name, email and optionally idnumber, "
+        "for the identifiers in moodle_grades.csv",
+    )
+    return parser
+
+
+def moodle_options():
+    """Return a parent parser with the options of moodle_grades.csv, which grade and export share."""
+    parser = argparse.ArgumentParser(add_help=False)
+    group = parser.add_argument_group("Moodle grade import (default: c.MoodleExport.* in nbgrader_config.py)")
+    group.add_argument(
+        "--moodle-identifier",
+        choices=["email", "idnumber"],
+        help="identify students in moodle_grades.csv by email address (the default) or by ID number, "
+        "read from the roster's idnumber column",
+    )
+    group.add_argument(
+        "--moodle-identifier-column", metavar="NAME", help='the identifier column\'s header (default: "Email address" or "ID number")'
+    )
+    group.add_argument(
+        "--moodle-grade-column", metavar="NAME", help='the grade column\'s header (default: "Error Backpropagation")'
+    )
     return parser
 
 
@@ -178,16 +211,42 @@ def collect_grades(course, submissions, outcomes):
     return batch, maxima
 
 
-def print_summary(course, grades, maxima):
+def print_summary(course, grades, maxima, left_out):
     # Off a terminal, rich assumes 80 columns and would wrap the table's rows.
     console = Console() if sys.stdout.isatty() else Console(width=200)
     console.print(summary_table(grades, maxima))
     console.print(f"course directory: {course.root}", soft_wrap=True)
-    console.print(f"grades.csv:       {course.root / 'grades.csv'}", soft_wrap=True)
+    print_export_paths(console, course.root, course.root / "grades.csv", left_out)
     console.print(f"feedback:         {course.feedback_directory}", soft_wrap=True)
 
 
-def run_grade(submissions_path, course_dir, db_url, roster):
+def print_export_paths(console, folder, grades_csv, left_out):
+    """Print where the exports are, and how many students the Moodle file leaves out."""
+    console.print(f"grades.csv:       {grades_csv}", soft_wrap=True)
+    console.print(f"per test:         {folder / exports.BREAKDOWN_FILE}", soft_wrap=True)
+    console.print(f"Moodle import:    {folder / exports.MOODLE_FILE}", soft_wrap=True)
+    console.print(f"report:           {folder / exports.REPORT_FILE}", soft_wrap=True)
+    if left_out:
+        listed = ", ".join(result.student_id for result, _ in left_out)
+        console.print(
+            f"{exports.MOODLE_FILE} leaves out {len(left_out)} students without a usable identifier "
+            f"(see the report): {listed}",
+            soft_wrap=True,
+        )
+
+
+def write_exports(course, folder, roster, moodle, gradebook_opener):
+    """Write the breakdown, the Moodle file and the report; return the students the Moodle file leaves out."""
+    settings = exports.moodle_settings(course.config, **(moodle or {}))
+    rows = intake.read_roster(roster) if roster else {}
+    try:
+        with gradebook_opener() as gradebook:
+            return exports.write_exports(gradebook, course.root, folder, settings, rows)
+    except OSError as error:
+        raise GradingError(f"cannot write the exports into {folder}: {error.strerror}") from error
+
+
+def run_grade(submissions_path, course_dir, db_url, roster, moodle=None):
     """Run the whole pipeline on one batch of submissions; return the exit status."""
     course_root = choose_course_directory(submissions_path, course_dir)
     if submissions_path is None:
@@ -214,7 +273,9 @@ def run_grade(submissions_path, course_dir, db_url, roster):
             # No new grade, so no earlier one of this student may stay in the gradebook.
             course.discard_results(submission.student_id)
     grades, maxima = collect_grades(course, submissions, outcomes)
-    print_summary(course, grades, maxima)
+    exports.save_problems(course.root, grades)
+    left_out = write_exports(course, course.root, roster, moodle, course.gradebook)
+    print_summary(course, grades, maxima, left_out)
 
     failed = [grade.student_id for grade in grades if grade.problems]
     if failed:
@@ -223,8 +284,8 @@ def run_grade(submissions_path, course_dir, db_url, roster):
     return 0
 
 
-def run_export(course_dir, db_url, path):
-    """Export grades.csv from the gradebook of a course directory without grading; return the exit status."""
+def run_export(course_dir, db_url, path, roster=None, moodle=None):
+    """Export grades.csv, the other exports and the report from the gradebook without grading; return the exit status."""
     prepare_environment()
     course = Course(course_dir, db_url)
     path = path or course.root / "grades.csv"
@@ -233,8 +294,19 @@ def run_export(course_dir, db_url, path):
             export_grades_csv(gradebook, path)
         except OSError as error:
             raise GradingError(f"cannot write {path}: {error.strerror}; choose another file with --to") from error
-    print(f"grades.csv: {path}")
+    left_out = write_exports(course, path.parent, roster, moodle, course.existing_gradebook)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    print_export_paths(console, path.parent, path, left_out)
     return 0
+
+
+def moodle_arguments(arguments):
+    """Return the --moodle-* options that were given, as keyword arguments of exports.moodle_settings."""
+    return {
+        "identifier": arguments.moodle_identifier,
+        "identifier_column": arguments.moodle_identifier_column,
+        "grade_column": arguments.moodle_grade_column,
+    }
 
 
 def main(argv=None):
@@ -244,9 +316,11 @@ def main(argv=None):
         if arguments.command == "release":
             return run_release(arguments.check)
         if arguments.command == "grade":
-            return run_grade(arguments.submissions, arguments.course_dir, arguments.db, arguments.roster)
+            return run_grade(
+                arguments.submissions, arguments.course_dir, arguments.db, arguments.roster, moodle_arguments(arguments)
+            )
         if arguments.command == "export":
-            return run_export(arguments.course_dir, arguments.db, arguments.to)
+            return run_export(arguments.course_dir, arguments.db, arguments.to, arguments.roster, moodle_arguments(arguments))
         return run_grade(None, None, None, None)
     except (GradingError, intake.IntakeError) as error:
         log.error("%s", error)
