@@ -19,7 +19,7 @@ from traitlets import Enum, Unicode
 from traitlets.config import Configurable
 
 from grader import ASSIGNMENT, SOURCE_DIRECTORY, html_report
-from grader.feedback import error_message, exercise_of
+from grader.feedback import error_message, exercise_of, test_description
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +101,14 @@ class MoodleExport(Configurable):
         return self.identifier_column or {"email": "Email address", "idnumber": "ID number"}[self.identifier]
 
 
-def grade_cell_order():
-    """Return the grade cell ids in the order of the source notebook."""
+def grade_cells():
+    """Return {grade cell id: what it checks} in the order of the source notebook."""
     notebook = nbformat.read(SOURCE_DIRECTORY / f"{ASSIGNMENT}.ipynb", as_version=4)
-    ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in notebook.cells]
-    return [cell_id for cell_id, cell in zip(ids, notebook.cells) if cell.metadata.get("nbgrader", {}).get("grade")]
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: test_description(cell.source)
+        for cell in notebook.cells
+        if cell.metadata.get("nbgrader", {}).get("grade")
+    }
 
 
 def read_messages(autograded_notebook):
@@ -127,7 +130,7 @@ def read_results(gradebook, autograded_directory, problems=None):
     `problems` maps student ids to {"problems": [...], "notes": [...]} of the grading run.
     """
     problems = problems or {}
-    order = {cell_id: index for index, cell_id in enumerate(grade_cell_order())}
+    order = {cell_id: index for index, cell_id in enumerate(grade_cells())}
     results = []
     for student in sorted(gradebook.students, key=lambda s: s.id):
         result = StudentResult(student.id, student.first_name or "", student.last_name or "", student.email or "")
@@ -307,5 +310,5 @@ def write_exports(gradebook, course_root, folder, settings, roster=None, problem
     folder = Path(folder)
     write_breakdown(results, folder / BREAKDOWN_FILE)
     left_out = write_moodle_csv(results, folder / MOODLE_FILE, settings, roster)
-    html_report.write_report(results, folder / REPORT_FILE, max_total, left_out, MOODLE_FILE)
+    html_report.write_report(results, folder / REPORT_FILE, max_total, grade_cells(), left_out, MOODLE_FILE)
     return left_out

@@ -41,6 +41,17 @@ def exercise_of(cell_id):
     return EXERCISES.get(cell_id.split("_")[0], "Other")
 
 
+# The first line of a test cell: "# The gradient DW[0] of the weights of layer 1 (2 points)".
+DESCRIPTION = re.compile(r"^#\s*(?P<text>.*?)\s*(\(\d+ points?\))?\s*$")
+
+
+def test_description(source):
+    """Return what a test cell checks, from the comment on its first line, or "" without one."""
+    first_line = source.lstrip().split("\n", 1)[0]
+    match = DESCRIPTION.match(first_line)
+    return match["text"] if match else ""
+
+
 def strip_ansi(text):
     return ANSI_CODE.sub("", text)
 
@@ -51,12 +62,11 @@ def error_message(cell):
     Only the exception's type and message are used, the last line of a traceback,
     because the frames above it may show hidden tests.
     """
-    messages = [
-        f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".rstrip(": ")
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
-    return messages[-1] if messages else ""
+    errors = [output for output in cell.get("outputs", []) if output.get("output_type") == "error"]
+    if not errors:
+        return ""
+    name, message = errors[-1].get("ename", "Error"), errors[-1].get("evalue", "")
+    return f"{name}: {message}" if message else name
 
 
 def hidden_line_numbers(source, begin, end):
@@ -137,7 +147,8 @@ class FeedbackPreprocessor(Preprocessor):
             if cell.cell_type == "code":
                 self.hide_hidden_tests(cell)
             if grading.get("grade") and "score" in grading:
-                rows.append((grading["grade_id"], grading["score"], grading["points"], error_message(cell)))
+                test = (grading["grade_id"], test_description(cell.source))
+                rows.append((test, grading["score"], grading["points"], error_message(cell)))
         if rows:
             nb.cells.insert(0, new_markdown_cell(summary_html(rows)))
         return nb, resources
@@ -162,9 +173,9 @@ SUMMARY_STYLE = (
 
 
 def summary_html(rows):
-    """Return an HTML table of (cell id, score, points, message) rows, with a sum per exercise."""
+    """Return an HTML table of ((cell id, description), score, points, message) rows, with a sum per exercise."""
     exercises = {}
-    for cell_id, score, points, _ in rows:
+    for (cell_id, _), score, points, _ in rows:
         total = exercises.setdefault(exercise_of(cell_id), [0, 0])
         total[0] += score
         total[1] += points
@@ -175,11 +186,14 @@ def summary_html(rows):
         lines.append(f"<tr><td>{exercise}</td><td>{points_text(score)} / {points_text(points)}</td></tr>")
     lines.append("</table>")
     lines.append("<table>")
-    lines.append("<tr><th>test</th><th>points</th><th>why points were lost</th></tr>")
-    for cell_id, score, points, message in rows:
+    lines.append("<tr><th>test</th><th>what it checks</th><th>points</th><th>why points were lost</th></tr>")
+    for (cell_id, description), score, points, message in rows:
         reason = html.escape(message) if score < points else ""
         link = f'<a href="#{html.escape(cell_id)}">{html.escape(cell_id)}</a>'
-        lines.append(f"<tr><td>{link}</td><td>{points_text(score)} / {points_text(points)}</td><td>{reason}</td></tr>")
+        lines.append(
+            f"<tr><td>{link}</td><td>{html.escape(description)}</td>"
+            f"<td>{points_text(score)} / {points_text(points)}</td><td>{reason}</td></tr>"
+        )
     lines.append("</table>")
     lines.append("</div>")
     return "\n".join(lines)

@@ -22,6 +22,8 @@ from grader import ASSIGNMENT  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+# The histogram's colour appears nowhere else on the page, so that a test can find the
+# histogram in a screenshot.
 BAR_COLOR = "#2f6db5"
 
 # Numbers that differ from student to student in otherwise equal messages: values
@@ -33,13 +35,13 @@ INTEGER_TUPLE = re.compile(r"\((?:\s*-?\d+\s*,)+\s*(?:-?\d+\s*)?\)")
 STYLE = """
 body { font-family: "DejaVu Sans", Arial, sans-serif; color: #222; margin: 2em auto; max-width: 60em; padding: 0 1em; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
-h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 2px solid #2f6db5; padding-bottom: 0.2em; }
+h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 2px solid #8fa9cc; padding-bottom: 0.2em; }
 .generated { color: #666; margin-top: 0; }
 table { border-collapse: collapse; margin: 0.6em 0; }
 th, td { border-bottom: 1px solid #ccc; padding: 0.25em 0.8em; text-align: left; vertical-align: top; }
 th { background: #eef2f8; }
 td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
-.bar { display: inline-block; height: 0.8em; background: #2f6db5; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+.bar { display: inline-block; height: 0.8em; background: #6f95c8; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
 .none { color: #666; font-style: italic; }
 img { max-width: 100%; }
 @media print { body { margin: 0; max-width: none; } h2 { break-after: avoid; } tr, img { break-inside: avoid; } }
@@ -143,14 +145,15 @@ def histogram_section(results, max_total):
     return "\n".join(parts)
 
 
-def pass_rate_section(results):
+def pass_rate_section(results, descriptions):
     rows = []
     for cell_id, exercise, max_points, passed, graded in pass_rates(results):
         rate = 100 * passed / graded
         bar = f'<span class="bar" style="width: {rate * 1.2:.0f}px"></span>'
-        rows.append((escape(cell_id), escape(exercise), points(max_points), passed, graded, f"{rate:.0f} %", bar))
-    headers = ["test cell", "exercise", "points", "passed", "graded", "pass rate", ""]
-    return "<h2>Pass rate of every test cell</h2>\n" + table("pass-rates", headers, rows, numeric={2, 3, 4, 5})
+        description = escape(descriptions.get(cell_id, ""))
+        rows.append((escape(cell_id), description, escape(exercise), points(max_points), passed, graded, f"{rate:.0f} %", bar))
+    headers = ["test cell", "what it checks", "exercise", "points", "passed", "graded", "pass rate", ""]
+    return "<h2>Pass rate of every test cell</h2>\n" + table("pass-rates", headers, rows, numeric={3, 4, 5, 6})
 
 
 def mistakes_section(results):
@@ -183,13 +186,16 @@ def left_out_section(left_out, moodle_file):
     return "<h2>Not in the grade-import file</h2>\n" + intro + "\n" + table("left-out", ["student", "name", "reason"], rows)
 
 
-def render_report(results, max_total, left_out=(), moodle_file="moodle_grades.csv"):
-    """Return the report's HTML for the students' results (see grader.exports.read_results)."""
+def render_report(results, max_total, descriptions, left_out=(), moodle_file="moodle_grades.csv"):
+    """Return the report's HTML for the students' results (see grader.exports.read_results).
+
+    `descriptions` maps grade cell ids to what each test checks.
+    """
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         summary_section(results, max_total),
         histogram_section(results, max_total),
-        pass_rate_section(results),
+        pass_rate_section(results, descriptions),
         mistakes_section(results),
         problems_section(results),
         left_out_section(left_out, moodle_file),
@@ -211,7 +217,7 @@ def render_report(results, max_total, left_out=(), moodle_file="moodle_grades.cs
     ])
 
 
-def write_report(results, path, max_total, left_out=(), moodle_file="moodle_grades.csv"):
-    """Write the instructor report to `path`."""
-    path.write_text(render_report(results, max_total, left_out, moodle_file), encoding="utf-8")
+def write_report(results, path, max_total, descriptions, left_out=(), moodle_file="moodle_grades.csv"):
+    """Write the instructor report to `path`; see render_report."""
+    path.write_text(render_report(results, max_total, descriptions, left_out, moodle_file), encoding="utf-8")
     log.info("Wrote %s", path)
