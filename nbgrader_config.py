@@ -43,8 +43,8 @@ if _kernel_path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 
 # Feedback: nbgrader's generate_feedback would show the source of the hidden tests and
 # tracebacks through backprop_checks.py. grader.feedback removes both and adds a table
-# of points with the reason for each lost point; this repository goes on sys.path so
-# that plain nbgrader commands in another course directory find the module too.
+# of points with the reason for each lost point. This repository goes on sys.path, so
+# plain nbgrader commands in another course directory find that module too.
 import sys  # noqa: E402
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402

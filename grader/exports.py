@@ -19,7 +19,7 @@ from traitlets import Enum, Unicode
 from traitlets.config import Configurable
 
 from grader import ASSIGNMENT, SOURCE_DIRECTORY, html_report
-from grader.feedback import error_message, exercise_of, test_description
+from grader.feedback import cell_description, error_message, exercise_of
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class StudentResult:
     last_name: str = ""
     email: str = ""
     graded: bool = False
-    """Whether the gradebook holds a graded submission; students without one get 0 points."""
+    """Whether the gradebook contains a graded submission; students without one get 0 points."""
     cells: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
@@ -80,9 +80,9 @@ class StudentResult:
 class MoodleExport(Configurable):
     """The columns of moodle_grades.csv, for Moodle's gradebook import "CSV file".
 
-    Moodle's import matches each row to a user by one column, mapped on its import page
-    to a user field ("Map to": Email address, ID number, Username or User ID), and takes
-    the grade from a column mapped to a grade item.
+    Moodle's import matches each row to a user by one column. On the import page, that
+    column is mapped to a user field ("Map to": Email address, ID number, Username or
+    User ID), and the grade column to a grade item.
     """
 
     identifier = Enum(
@@ -105,7 +105,7 @@ def grade_cells():
     """Return {grade cell id: what it checks} in the order of the source notebook."""
     notebook = nbformat.read(SOURCE_DIRECTORY / f"{ASSIGNMENT}.ipynb", as_version=4)
     return {
-        cell.metadata["nbgrader"]["grade_id"]: test_description(cell.source)
+        cell.metadata["nbgrader"]["grade_id"]: cell_description(cell.source)
         for cell in notebook.cells
         if cell.metadata.get("nbgrader", {}).get("grade")
     }

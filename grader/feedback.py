@@ -45,7 +45,7 @@ def exercise_of(cell_id):
 DESCRIPTION = re.compile(r"^#\s*(?P<text>.*?)\s*(\(\d+ points?\))?\s*$")
 
 
-def test_description(source):
+def cell_description(source):
     """Return what a test cell checks, from the comment on its first line, or "" without one."""
     first_line = source.lstrip().split("\n", 1)[0]
     match = DESCRIPTION.match(first_line)
@@ -101,7 +101,7 @@ def filter_traceback(traceback, execution_count, hidden_numbers):
     Frames in the hidden checks' module go, and so do the hidden lines of the test cell
     itself (execution_count). The header, the student's frames and the final message stay.
     """
-    kept, removed = [], False
+    kept_frames, removed = [], False
     for frame in traceback:
         plain = strip_ansi(frame).lstrip()
         header = plain.split("\n", 1)[0]
@@ -115,10 +115,10 @@ def filter_traceback(traceback, execution_count, hidden_numbers):
             if filtered is None:
                 continue
             frame = filtered
-        kept.append(frame)
-    if removed and len(kept) >= 1:
-        kept.insert(len(kept) - 1, "(The hidden test's own lines are not shown.)\n")
-    return kept
+        kept_frames.append(frame)
+    if removed and kept_frames:
+        kept_frames.insert(len(kept_frames) - 1, "(The hidden test's own lines are not shown.)\n")
+    return kept_frames
 
 
 def points_text(points):
@@ -147,7 +147,7 @@ class FeedbackPreprocessor(Preprocessor):
             if cell.cell_type == "code":
                 self.hide_hidden_tests(cell)
             if grading.get("grade") and "score" in grading:
-                test = (grading["grade_id"], test_description(cell.source))
+                test = (grading["grade_id"], cell_description(cell.source))
                 rows.append((test, grading["score"], grading["points"], error_message(cell)))
         if rows:
             nb.cells.insert(0, new_markdown_cell(summary_html(rows)))

@@ -154,9 +154,9 @@ def test_report_pass_rates_match_gradebook(course, gradebook_scores):
 
 def test_report_score_counts_match_gradebook(course, gradebook_scores, expected_points):
     totals = Counter(sum(score for score, _ in cells.values()) for cells in gradebook_scores.values())
-    shown = {float(total): int(count) for total, count in report_tables(course)["score-counts"]}
-    assert shown == dict(totals)
-    assert shown == dict(Counter(points["total"] for points in expected_points.values()))
+    report_counts = {float(total): int(count) for total, count in report_tables(course)["score-counts"]}
+    assert report_counts == dict(totals)
+    assert report_counts == dict(Counter(points["total"] for points in expected_points.values()))
 
 
 def test_report_summary_matches_gradebook(course, gradebook_scores):
@@ -175,8 +175,8 @@ def test_report_groups_mistakes_by_message(course, error_messages):
     for student, messages in error_messages.items():
         for message in messages.values():
             students_by_pattern.setdefault(mistake_pattern(message), set()).add(student)
-    shown = {pattern: int(students) for students, _, pattern, _ in rows}
-    assert shown == {pattern: len(students) for pattern, students in students_by_pattern.items()}
+    report_counts = {pattern: int(students) for students, _, pattern, _ in rows}
+    assert report_counts == {pattern: len(students) for pattern, students in students_by_pattern.items()}
     counts = [int(row[0]) for row in rows]
     assert counts == sorted(counts, reverse=True)
 
