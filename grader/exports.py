@@ -34,6 +34,10 @@ BREAKDOWN_COLUMNS = [
 
 NO_SUBMISSION = "no graded submission in the gradebook"
 
+# nbgrader 0.9.6 interrupts a cell that runs longer than c.Execute.timeout and records
+# nbclient's CellTimeoutError, or the KeyboardInterrupt of the interrupt, as its error.
+TIMEOUT_ERRORS = ("CellTimeoutError", "KeyboardInterrupt")
+
 
 @dataclass
 class CellResult:
@@ -75,6 +79,11 @@ class StudentResult:
     @property
     def total(self):
         return sum(cell.points for cell in self.cells)
+
+    @property
+    def timed_out_cells(self):
+        """The grade cells that nbgrader interrupted after c.Execute.timeout seconds, which count as failed."""
+        return [cell.cell_id for cell in self.cells if cell.message.startswith(TIMEOUT_ERRORS)]
 
 
 class MoodleExport(Configurable):
@@ -216,9 +225,11 @@ class Identifiers:
             value = result.email
         if value.strip():
             return value.strip(), ""
-        field_title = "email address" if self.field_name == "email" else "ID number (roster column idnumber)"
-        where = "its roster row" if row else "the roster (--roster) or the gradebook"
-        return "", f"no {field_title} in {where}"
+        if self.field_name == "email":
+            where = "its roster row" if row else "the roster (--roster) or the gradebook"
+            return "", f"no email address in {where}"
+        where = "its roster row" if row else "the roster (--roster)"
+        return "", f"no ID number (roster column idnumber) in {where}"
 
 
 def moodle_rows(results, settings, roster):

@@ -40,7 +40,8 @@ h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 2px solid #8fa9cc; padd
 table { border-collapse: collapse; margin: 0.6em 0; }
 th, td { border-bottom: 1px solid #ccc; padding: 0.25em 0.8em; text-align: left; vertical-align: top; }
 th { background: #eef2f8; }
-td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; }
+td.number, th.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+#pass-rates td:nth-child(3) { white-space: nowrap; }
 .bar { display: inline-block; height: 0.8em; background: #6f95c8; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
 .none { color: #666; font-style: italic; }
 img { max-width: 100%; }
@@ -170,12 +171,18 @@ def mistakes_section(results):
 
 
 def problems_section(results):
-    failed = [r for r in results if r.problems]
-    if not failed:
-        return '<h2>Grading failed</h2>\n<p class="none">Every submission was graded.</p>'
-    rows = [(escape(r.student_id), escape(r.name), escape("; ".join(r.problems))) for r in failed]
-    intro = "<p>These students' grading failed or timed out; they have 0 points unless a grader grades them by hand.</p>"
-    return "<h2>Grading failed</h2>\n" + intro + "\n" + table("not-graded", ["student", "name", "reason"], rows)
+    rows = []
+    for result in results:
+        reasons = list(result.problems)
+        if result.timed_out_cells:
+            reasons.append(f"timed out in {', '.join(result.timed_out_cells)}, which got 0 points")
+        if reasons:
+            rows.append((escape(result.student_id), escape(result.name), escape("; ".join(reasons))))
+    title = "<h2>Grading failed or timed out</h2>"
+    if not rows:
+        return title + '\n<p class="none">Every submission was graded without a timeout.</p>'
+    intro = "<p>Check these students by hand: their grade is 0, or lacks the points of the cells that timed out.</p>"
+    return title + "\n" + intro + "\n" + table("not-graded", ["student", "name", "reason"], rows)
 
 
 def left_out_section(left_out, moodle_file):

@@ -16,7 +16,8 @@ import pytest
 from nbgrader.api import Gradebook
 
 from conftest import REPOSITORY, SAMPLES
-from grader.html_report import BAR_COLOR, mistake_pattern
+from grader.exports import CellResult, StudentResult
+from grader.html_report import BAR_COLOR, mistake_pattern, render_report
 
 ARTIFACTS = REPOSITORY / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -183,7 +184,7 @@ def test_report_groups_mistakes_by_message(course, error_messages):
 
 def test_report_lists_no_failed_grading_for_samples(course):
     text = (course / "report.html").read_text(encoding="utf-8")
-    assert "Every submission was graded." in text
+    assert "Every submission was graded without a timeout." in text
     assert "not-graded" not in report_tables(course)
 
 
@@ -260,3 +261,23 @@ def test_feedback_keeps_student_traceback(course):
     assert "delta.dot" in text
     assert "exercise1" in text
     assert "The hidden test's own lines are not shown." in html.unescape(text)
+
+
+def test_report_lists_timeouts_and_problems():
+    results = [
+        StudentResult("slow", "Kai", "Weiß", graded=True, cells=[
+            CellResult("ex1_norm", 2, 2),
+            CellResult("ex1_dw0", 0, 2, "CellTimeoutError"),
+        ]),
+        StudentResult("broken", "Anna", "Schmidt", problems=["autograding failed: DeadKernelError: Kernel died"]),
+    ]
+    parser = TableParser()
+    parser.feed(render_report(results, 30, {"ex1_norm": "The printed value"}))
+    reasons = {row[0]: row[2] for row in parser.tables["not-graded"][1:]}
+    assert reasons == {
+        "slow": "timed out in ex1_dw0, which got 0 points",
+        "broken": "autograding failed: DeadKernelError: Kernel died",
+    }
+    summary = dict(parser.tables["summary"][1:])
+    assert summary["graded"] == "1"
+    assert summary["not graded (0 points in grades.csv)"] == "1"
