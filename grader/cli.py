@@ -7,6 +7,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from nbgrader.api import MissingEntry
 from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
 from rich.console import Console
@@ -244,6 +245,10 @@ def write_exports(course, folder, roster, moodle, gradebook_opener):
             return exports.write_exports(gradebook, course.root, folder, settings, rows)
     except OSError as error:
         raise GradingError(f"cannot write the exports into {folder}: {error.strerror}") from error
+    except MissingEntry as error:
+        raise GradingError(
+            f"the gradebook {course.db_url} has no assignment '{ASSIGNMENT}'; grade submissions into it first"
+        ) from error
 
 
 def run_grade(submissions_path, course_dir, db_url, roster, moodle=None):

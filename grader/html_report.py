@@ -26,10 +26,10 @@ log = logging.getLogger(__name__)
 # histogram in a screenshot.
 BAR_COLOR = "#2f6db5"
 
-# Numbers that differ from student to student in otherwise equal messages: values
-# ("it is -1.397117748") and index tuples ("at index (3, 3)", "shapes (1,1)"). Numbers
-# in square brackets or inside words, as in "DW[0]" and "float64", stay.
-NUMBER = re.compile(r"(?<![\w\[.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w\]])", re.IGNORECASE)
+# Numbers that differ from student to student in otherwise equal messages: decimal
+# values ("it is -1.397117748") and index tuples ("at index (3, 3)", "shapes (1,1)").
+# Whole numbers stay, because they often are the diagnosis ("off by a factor 2").
+NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+(?:e[-+]?\d+)?|e[-+]?\d+)(?!\w|\.\d)", re.IGNORECASE)
 INTEGER_TUPLE = re.compile(r"\((?:\s*-?\d+\s*,)+\s*(?:-?\d+\s*)?\)")
 
 STYLE = """

@@ -321,7 +321,11 @@ def collect(source, roster_path=None):
             collector.add(entry)
     submissions = collector.submissions()
     if roster and all(s.submitted_name for s in submissions):
-        log.warning("The roster %s was not used: it names students of nbgrader's layout only", roster_path)
+        log.warning(
+            "The roster %s gives no names here, because it names students of nbgrader's layout only; "
+            "it only gives the identifiers of moodle_grades.csv",
+            roster_path,
+        )
     if not submissions:
         raise IntakeError(f"no submissions found in {source}; expected one folder or notebook per student")
     log.info("Found %d submissions in %s", len(submissions), source)
