@@ -27,16 +27,46 @@ c.CourseDirectory.ignore = [
 
 # Each cell of a submission may run this many seconds during autograding. An honest
 # answer runs in well under a second; importing torch in the first cells takes about two.
-c.Execute.timeout = 60
+# The tests set BACKPROP_CELL_TIMEOUT and the other variables below to lower limits, so
+# that their hostile submissions take less time.
+import os  # noqa: E402
+
+c.Execute.timeout = int(os.environ.get("BACKPROP_CELL_TIMEOUT", 30))
 
 # The hidden tests import backprop_checks from grader/kernel/, so every kernel that
 # nbgrader starts from this configuration (autograde, validate, formgrader) gets that
 # folder on its PYTHONPATH. It contains nothing else, so `import solution` fails there.
-# NOTE: student code runs with the instructor's file permissions, so it can still read
-# solution.py through backprop_checks.__file__ or any other path.
-import os  # noqa: E402
+# In the sandbox below, the kernel sees only this folder of the repository.
 from pathlib import Path  # noqa: E402
 
 _kernel_path = str(Path(__file__).resolve().parent / "grader" / "kernel")
 if _kernel_path not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_kernel_path, os.environ.get("PYTHONPATH")) if p)
+
+# Grading runs every notebook with grader.execute.GradingExecute in place of nbgrader's
+# Execute: each kernel runs in grader.sandbox's sandbox (its own user id, no network, a
+# file system view without the gradebook, the source and solution.py), and a kernel that
+# dies or hangs costs only the cells it stopped.
+import sys  # noqa: E402
+
+_repository = str(Path(__file__).resolve().parent)
+if _repository not in sys.path:
+    sys.path.insert(0, _repository)
+
+from grader.execute import GradingExecute  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
+)
+
+c.Autograde.autograde_preprocessors = [
+    GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata,
+]
+
+# Limits of each grading kernel; see the README's section on them.
+c.GradingExecute.notebook_timeout = int(os.environ.get("BACKPROP_NOTEBOOK_TIMEOUT", 300))  # seconds for all cells
+c.GradingExecute.max_restarts = 3  # new kernels after a kernel died or timed out
+c.SandboxKernelManager.memory_limit = int(os.environ.get("BACKPROP_MEMORY_LIMIT", 4096))  # MiB of address space
+c.SandboxKernelManager.process_limit = 256  # processes and threads of one kernel
+c.SandboxKernelManager.file_size_limit = 64  # MiB per file written

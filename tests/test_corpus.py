@@ -16,6 +16,8 @@ from corpus import all_cases
 GROUPS = [group for group in os.environ.get("CORPUS_GROUPS", "").split(",") if group]
 CASES = all_cases(GROUPS)
 NEIGHBOUR = "correct-loop"
+# Lower limits than nbgrader_config.py's defaults, so that hostile cases end sooner.
+TEST_LIMITS = {"BACKPROP_CELL_TIMEOUT": "10", "BACKPROP_NOTEBOOK_TIMEOUT": "120", "BACKPROP_MEMORY_LIMIT": "2560"}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +31,7 @@ def corpus_run(tmp_path_factory):
         case.write(batch / case.student_id)
     shutil.copytree(SAMPLES / "submitted" / NEIGHBOUR / "backprop", batch / NEIGHBOUR)
     course_dir = tmp_path_factory.mktemp("corpus-course")
-    process = run_grader("grade", str(batch), "--course-dir", str(course_dir), env={"COLUMNS": "400"})
+    process = run_grader("grade", str(batch), "--course-dir", str(course_dir), env={"COLUMNS": "400", **TEST_LIMITS})
     return process, course_dir
 
 
