@@ -54,10 +54,18 @@ if _repository not in sys.path:
     sys.path.insert(0, _repository)
 
 from grader.execute import GradingExecute  # noqa: E402
+from grader.repair import RepairNotebook  # noqa: E402
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata, ClearOutput, DeduplicateIds, IgnorePattern, LimitOutput,
+    OverwriteCells, OverwriteKernelspec, SaveAutoGrades,
 )
+
+# Before nbgrader's own steps, RepairNotebook puts back deleted, retyped and edited cells
+# of the submission from the release notebook.
+c.Autograde.sanitize_preprocessors = [
+    RepairNotebook, ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata,
+]
 
 c.Autograde.autograde_preprocessors = [
     GradingExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,

@@ -15,7 +15,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from grader import ASSIGNMENT, REPOSITORY, SOURCE_DIRECTORY
-from grader.execute import METADATA_KEY
+from grader.repair import METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -166,14 +166,15 @@ class Course:
         return self.root / "autograded" / student_id / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
     def grading_events(self, student_id):
-        """Return what GradingExecute recorded while running the student's notebook, e.g. a dead kernel."""
+        """Return what RepairNotebook repaired in the student's notebook and what GradingExecute saw running it."""
         path = self.autograded_notebook(student_id)
         try:
             notebook = nbformat.read(path, as_version=4)
         except (OSError, ValueError) as error:
             log.warning("Student %s: cannot read %s for its grading events: %s", student_id, path, error)
             return []
-        return list(notebook.metadata.get(METADATA_KEY, {}).get("events", []))
+        recorded = notebook.metadata.get(METADATA_KEY, {})
+        return [f"repaired: {note}" for note in recorded.get("repairs", [])] + list(recorded.get("events", []))
 
     def discard_results(self, student_id):
         """Remove a student's earlier grades and feedback, so that grades.csv gives 0 points.

@@ -16,7 +16,7 @@ it. GradingExecute instead:
   name the notebook's metadata gives.
 
 What happened is recorded as plain sentences in the notebook's metadata under
-``backprop_grading``, where the pipeline reads it for the summary.
+``backprop_grading.events``, where the pipeline reads it for the summary.
 """
 
 import copy
@@ -28,9 +28,9 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer, Unicode
 
+from grader.repair import METADATA_KEY
 from grader.sandbox import SandboxKernelManager
 
-METADATA_KEY = "backprop_grading"
 
 # Exit statuses of the kernel process: a negative one is the signal that ended it.
 SIGNAL_CAUSES = {
@@ -122,7 +122,7 @@ class GradingExecute(Execute):
             for index, cell in enumerate(self.nb.cells):
                 self.run_cell(cell, index, resources)
         self.set_widgets_metadata()
-        self.nb.metadata[METADATA_KEY] = {"events": self.events}
+        self.nb.metadata.setdefault(METADATA_KEY, {})["events"] = self.events
         return self.nb, self.resources
 
     def _record_language_info(self):

@@ -185,6 +185,10 @@ class SandboxKernelManager(AsyncKernelManager):
         await super()._async_cleanup_resources(restart=restart)
         self._release_sandbox()
 
+    # AsyncKernelManager binds the base class's coroutine to this name; nbclient calls it
+    # directly after a kernel died.
+    cleanup_resources = _async_cleanup_resources
+
     def _release_sandbox(self):
         """Kill what is left of the kernel's processes, free its user id and remove the socket folder."""
         if self._lease is not None:

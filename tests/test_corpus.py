@@ -46,8 +46,17 @@ def scores(course_dir, student):
 
 
 def summary_row(stdout, student):
-    """Return the summary table's line(s) of the student."""
-    return "\n".join(line for line in stdout.splitlines() if re.search(rf"\b{re.escape(student)}\b", line))
+    """Return the summary table's row of the student, its cells' wrapped lines joined by spaces."""
+    row, columns = False, []
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")] if line.lstrip().startswith("│") else None
+        if cells and cells[0] == student:
+            row, columns = True, cells
+        elif row and cells and not cells[0] and len(cells) == len(columns):
+            columns = [f"{old} {new}".strip() for old, new in zip(columns, cells)]
+        elif row:
+            break
+    return " │ ".join(columns)
 
 
 def test_neighbour_is_unaffected(corpus_run):
