@@ -6,8 +6,8 @@ for a cell as long as the kernel's interrupt takes, however often the cell's cod
 it. GradingExecute instead:
 
 - marks the cell during which the kernel died or timed out with an error output that
-  says so in plain words, starts a new kernel, runs the earlier cells that are not test
-  cells again, and goes on, so that test cells that passed keep their points;
+  explains it in plain words. It then starts a new kernel, runs the earlier cells that
+  are not test cells again, and goes on, so that test cells that passed keep their points;
 - gives the whole notebook a time limit, after which the remaining cells fail with a
   message saying why;
 - fails a cell whose execute_reply is an error even when the student's code hid the
@@ -78,10 +78,6 @@ class ExitRequested(Exception):
     """The cell called IPython's exit() or quit(), after which the kernel ends."""
 
 
-class KernelStopped(Exception):
-    """The kernel cannot run further cells of this notebook; the message says why."""
-
-
 class GradingExecute(Execute):
     """Execute every cell in a sandboxed kernel, with per-cell and per-notebook time limits, surviving a dead kernel."""
 
@@ -149,13 +145,13 @@ class GradingExecute(Execute):
             self._handle_lost_kernel(cell, index, error)
             return
         self._fail_on_error_status(cell)
-        if self._asked_exit(cell):
+        if self._asked_exit():
             self._handle_lost_kernel(cell, index, ExitRequested())
 
     # -- timeouts and dead kernels ----------------------------------------------------------
 
     def _get_timeout(self, cell):
-        """The cell's timeout, shortened to what is left of the notebook's time limit."""
+        """Return the cell's timeout, shortened to what is left of the notebook's time limit."""
         timeout = super()._get_timeout(cell)
         if self.deadline is None or cell is None:
             return timeout
@@ -217,7 +213,7 @@ class GradingExecute(Execute):
         self.start_new_kernel_client()
         try:
             self._replay(index)
-        except (DeadKernelError, CellTimeoutError, KernelStopped) as error:
+        except (DeadKernelError, CellTimeoutError) as error:
             self.stopped = f"the kernel could not be set up again after it stopped ({error})"
             self.events.append("the kernel could not be set up again after it stopped")
 
@@ -226,21 +222,17 @@ class GradingExecute(Execute):
         for earlier, cell in enumerate(self.nb.cells[:index]):
             if cell.cell_type != "code" or is_test_cell(cell) or earlier in self.fatal_cells or not cell.source.strip():
                 continue
-            scratch = copy.deepcopy(cell)
-            self.execute_cell(scratch, earlier, store_history=False)
-            if scratch.outputs is None:
-                raise KernelStopped(f"cell {earlier + 1} gave no reply")
+            self.execute_cell(copy.deepcopy(cell), earlier, store_history=False)
 
     # -- failures the student's code may hide ------------------------------------------------
 
     def on_cell_executed(self, **kwargs):
-        """Add an error output for an error reply without one (nbgrader), and for SystemExit."""
+        """Add an error output for an error reply without one (nbgrader's part), and keep the reply."""
         super().on_cell_executed(**kwargs)
-        cell, reply = kwargs["cell"], kwargs["execute_reply"]
-        content = reply.get("content", {}) if reply else {}
-        self._last_reply = content
+        reply = kwargs["execute_reply"]
+        self._last_reply = reply.get("content", {}) if reply else {}
 
-    def _asked_exit(self, cell):
+    def _asked_exit(self):
         """Tell whether the last reply carries IPython's request to end the kernel (exit(), quit())."""
         payloads = self._last_reply.get("payload", [])
         return any(p.get("source") == "ask_exit" and not p.get("keepkernel") for p in payloads)

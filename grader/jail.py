@@ -10,8 +10,8 @@ It builds a new root directory on a tmpfs that contains only the system folders
 kernel's working folder and empty /tmp and /dev/shm. Everything else, the gradebook, the
 source notebook, solution.py and other students' folders included, does not exist
 there. It then sets the resource limits, drops to the given user id and group id with no
-supplementary groups, and executes the kernel, which becomes PID 1 of the namespace: when
-it ends, the Linux kernel kills every process the student's code started.
+supplementary groups, and executes the kernel, which becomes PID 1 of the namespace.
+When it ends, the Linux kernel kills every process the student's code started.
 """
 
 import argparse
@@ -84,7 +84,8 @@ def populate_devices(root):
     for name in DEVICES:
         (dev / name).touch()
         mount(f"/dev/{name}", dev / name, flags=MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    links = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"}
+    for name, target in links.items():
         os.symlink(target, dev / name)
     (dev / "shm").mkdir()
     mount("tmpfs", dev / "shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")

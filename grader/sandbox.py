@@ -7,10 +7,10 @@ manager starts gets:
 - a user id of its own (62000 to 62999, no login, no groups), so its files and processes
   are separate from the grader's and from other kernels', also when several grading
   processes run at once;
-- new mount, network and PID namespaces (``unshare``), in which grader.jail builds a root
+- new mount, network and PID namespaces (``unshare``). In them grader.jail builds a root
   folder with only the system folders, the Python environment, the hidden tests' library
-  and a private copy of the kernel's working folder, and no network but an unconfigured
-  loopback device;
+  and a private copy of the kernel's working folder. The only network device is an
+  unconfigured loopback device;
 - limits on its address space, its processes and threads, and the size of files it writes.
 
 The kernel talks to the grader over Unix sockets (ZeroMQ's ipc transport) in a folder the
@@ -133,7 +133,8 @@ class SandboxKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         """Choose the user id and the shared socket folder, then wrap the kernel's command in the jail."""
         self._release_sandbox()
-        self._folder = tempfile.mkdtemp(prefix="bpk-")
+        # A short path: a Unix socket's path may have at most 107 bytes on Linux.
+        self._folder = tempfile.mkdtemp(prefix="bpk-", dir=None if len(tempfile.gettempdir()) < 60 else "/tmp")
         self.transport = "ipc"
         # An absolute path: a relative one ("kernel-ipc", jupyter_client's default) is taken
         # from the working folder of each side, and the grader's and the kernel's differ.

@@ -62,7 +62,7 @@ import os, pathlib, backprop_checks
 targets = {
     "gradebook": "../../../gradebook.db",
     "source notebook": "../../../source/backprop/backprop.ipynb",
-    "neighbour's submission": "../../../submitted/correct-loop/backprop/backprop.ipynb",
+    "submission of correct-loop": "../../../submitted/correct-loop/backprop/backprop.ipynb",
     "solution.py": str(pathlib.Path(backprop_checks.__file__).parents[2] / "solution.py"),
 }
 for name, path in targets.items():
@@ -117,6 +117,18 @@ from IPython import get_ipython
 get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: print("ok"))
 '''
 
+# A sleep with an argument no other process has, so that tests can look for it.
+DAEMON_MARKER = "1000.0042"
+DAEMON = f'''
+import os
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "{DAEMON_MARKER}"])
+    os._exit(0)
+os.wait()
+'''
+
 FORK_BOMB = '''
 import os, subprocess, time
 children = 0
@@ -132,7 +144,11 @@ while True:
     subprocess.Popen(["sleep", "1000"])
 '''
 
-MEMORY_LIST = '''
+MEMORY_BOMB = '''
+try:
+    numpy.ones(10**11)
+except MemoryError as error:
+    print(f"numpy.ones(10**11) failed: {type(error).__name__}")
 chunks = []
 while True:
     chunks.append(bytearray(10**7))
@@ -176,30 +192,28 @@ CASES = [
         feedback=["SystemExit"],
     ),
     # Failing tests stay failed when the code hides tracebacks or handles every exception itself.
-    Case("hostile-hidden-traceback", writer(changed(SIGN_ERROR, exercise1_suffix=HIDE_TRACEBACKS)), points=SIGN_ERROR_POINTS),
     Case(
-        "hostile-custom-exception-handler",
-        writer(changed(SIGN_ERROR, exercise1_suffix=CUSTOM_EXCEPTION_HANDLER)),
+        "hostile-hidden-failures",
+        writer(changed(SIGN_ERROR, exercise1_suffix=HIDE_TRACEBACKS + CUSTOM_EXCEPTION_HANDLER)),
         points=SIGN_ERROR_POINTS,
     ),
-    # Files outside the kernel's private working folder do not exist for it.
+    # Files outside the kernel's private working folder, and the network, do not exist for it.
     Case(
-        "hostile-tamper-files",
-        writer(changed(exercise1_suffix=TAMPER)),
+        "hostile-escape",
+        writer(changed(exercise1_suffix=TAMPER + NETWORK)),
         points=FULL_MARKS,
-        feedback=["cannot remove the gradebook: FileNotFoundError", "cannot write the solution.py"],
+        feedback=[
+            "cannot remove the gradebook: FileNotFoundError",
+            "cannot write the solution.py",
+            "cannot write the submission of correct-loop",
+            "no network: [Errno 101] Network is unreachable",
+        ],
     ),
     Case(
         "hostile-read-solution",
         writer(changed(exercise1_suffix=READ_SOLUTION)),
         points=EXERCISE2_ONLY,
         feedback=["cannot read solution.py: FileNotFoundError"],
-    ),
-    Case(
-        "hostile-network",
-        writer(changed(exercise1_suffix=NETWORK)),
-        points=FULL_MARKS,
-        feedback=["no network: [Errno 101] Network is unreachable"],
     ),
     # Resource exhaustion costs the cell that caused it.
     Case(
@@ -211,19 +225,14 @@ CASES = [
     ),
     Case(
         "hostile-memory-bomb",
-        writer(changed(exercise2_prefix="import numpy", exercise2_attack="numpy.ones(10**11)")),
+        writer(changed(exercise2_prefix="import numpy", exercise2_attack=MEMORY_BOMB)),
         points=WITHOUT_FRESH_DATA,
-        feedback=["MemoryError"],
+        feedback=["numpy.ones(10**11) failed: MemoryError", "MemoryError"],
     ),
+    # A daemon and a fork bomb: the process limit stops the bomb, and all of them end with the kernel.
     Case(
-        "hostile-memory-list",
-        writer(changed(exercise2_attack=MEMORY_LIST)),
-        points=WITHOUT_FRESH_DATA,
-        feedback=["MemoryError"],
-    ),
-    Case(
-        "hostile-fork-bomb",
-        writer(changed(exercise2_attack=FORK_BOMB)),
+        "hostile-processes",
+        writer(changed(exercise2_attack=DAEMON + FORK_BOMB)),
         points=WITHOUT_FRESH_DATA,
         feedback=["BlockingIOError"],
     ),
