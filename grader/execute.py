@@ -10,8 +10,9 @@ it. GradingExecute instead:
   are not test cells again, and goes on, so that test cells that passed keep their points;
 - gives the whole notebook a time limit, after which the remaining cells fail with a
   message saying why;
-- fails a cell whose execute_reply is an error even when the student's code hid the
-  traceback (nbgrader already does this), and any cell that raised SystemExit;
+- resets IPython's shell before each test cell (traceback display, exception handlers,
+  code transformers), and fails a cell whose execute_reply is an error even when the
+  student's code hid the traceback;
 - always runs the course's kernel in the sandbox of grader.sandbox, whatever kernel
   name the notebook's metadata gives.
 
@@ -54,6 +55,25 @@ def death_cause(exit_status):
         f"your code ended the Python process (exit status {exit_status}), for example with "
         "os._exit(), exit() or quit()"
     )
+
+
+# Run silently before each test cell: undoes the usual ways student code changes how
+# IPython runs and reports later cells, so that a test runs as written and its failure shows.
+# NOTE: code that patches IPython's or ipykernel's classes, not the shell object, is not undone.
+RESET_SHELL = """
+def _reset_shell():
+    import sys
+    shell = get_ipython()
+    shell.ast_transformers.clear()
+    shell.input_transformers_post.clear()
+    shell.set_custom_exc((), None)
+    for name in ("showtraceback", "_showtraceback", "showsyntaxerror", "run_cell", "run_cell_async",
+                 "run_ast_nodes", "run_code", "transform_cell", "transform_ast"):
+        vars(shell).pop(name, None)
+    sys.excepthook = sys.__excepthook__
+_reset_shell()
+del _reset_shell
+"""
 
 
 def error_output(ename, message):
@@ -140,6 +160,8 @@ class GradingExecute(Execute):
             return
         self._last_reply = {}
         try:
+            if is_test_cell(cell):
+                self.wait_for_reply(self.kc.execute(RESET_SHELL, silent=True, store_history=False), cell)
             self.preprocess_cell(cell, resources, index)
         except (DeadKernelError, CellTimeoutError) as error:
             self._handle_lost_kernel(cell, index, error)

@@ -112,6 +112,18 @@ shell.showsyntaxerror = quiet
 sys.excepthook = quiet
 '''
 
+# Wraps every later cell in try/except, so that no assert could fail.
+SWALLOW_ERRORS = '''
+import ast
+from IPython import get_ipython
+class Swallow(ast.NodeTransformer):
+    def visit_Module(self, node):
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None, body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(node)
+get_ipython().ast_transformers.append(Swallow())
+'''
+
 CUSTOM_EXCEPTION_HANDLER = '''
 from IPython import get_ipython
 get_ipython().set_custom_exc((BaseException,), lambda shell, etype, value, tb, tb_offset=None: print("ok"))
@@ -197,6 +209,7 @@ CASES = [
         writer(changed(SIGN_ERROR, exercise1_suffix=HIDE_TRACEBACKS + CUSTOM_EXCEPTION_HANDLER)),
         points=SIGN_ERROR_POINTS,
     ),
+    Case("hostile-swallowed-errors", writer(changed(SIGN_ERROR, exercise1_suffix=SWALLOW_ERRORS)), points=SIGN_ERROR_POINTS),
     # Files outside the kernel's private working folder, and the network, do not exist for it.
     Case(
         "hostile-escape",
