@@ -117,6 +117,8 @@ class SandboxKernelManager(AsyncKernelManager):
         "Needs root and util-linux's unshare; without them only the memory limit applies.",
     ).tag(config=True)
 
+    # NOTE: RLIMIT_AS limits each process, so a kernel's processes together may use up to
+    # process_limit times this; a memory cgroup per kernel would cap their sum.
     memory_limit = Integer(
         4096, help="The address space a kernel and each process it starts may use, in MiB (0: no limit)."
     ).tag(config=True)
