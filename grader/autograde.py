@@ -16,6 +16,8 @@ class Outcome:
     student_id: str
     graded: bool = False
     problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    """What went wrong while the notebook ran (a dead or stuck kernel), or was repaired before; the grade stands."""
 
 
 def last_lines(text, count=15):
@@ -56,6 +58,7 @@ def grade_one(course, student_id):
         log.error("Student %s: nbgrader autograde failed:\n%s", student_id, last_lines(error))
         return outcome
     outcome.graded = True
+    outcome.notes += course.grading_events(student_id)
 
     result = course.generate_feedback(student_id)
     if not result["success"]:

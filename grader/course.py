@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.converters import Autograde, GenerateAssignment, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
@@ -14,6 +15,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from grader import ASSIGNMENT, REPOSITORY, SOURCE_DIRECTORY
+from grader.repair import METADATA_KEY
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,20 @@ class Course:
     def generate_feedback(self, student_id):
         """Run nbgrader generate_feedback --force for one student; see run_nbgrader for the result."""
         return self.run_nbgrader(GenerateFeedback, student_id, force=True)
+
+    def autograded_notebook(self, student_id):
+        return self.root / "autograded" / student_id / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+
+    def grading_events(self, student_id):
+        """Return what RepairNotebook repaired in the student's notebook and what GradingExecute saw running it."""
+        path = self.autograded_notebook(student_id)
+        try:
+            notebook = nbformat.read(path, as_version=4)
+        except (OSError, ValueError) as error:
+            log.warning("Student %s: cannot read %s for its grading events: %s", student_id, path, error)
+            return []
+        recorded = notebook.metadata.get(METADATA_KEY, {})
+        return [f"repaired: {note}" for note in recorded.get("repairs", [])] + list(recorded.get("events", []))
 
     def discard_results(self, student_id):
         """Remove a student's earlier grades and feedback, so that grades.csv gives 0 points.

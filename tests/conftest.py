@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,33 @@ def sample_run():
     course_dir = Path(match.group(1))
     yield process, course_dir, status_before, status_after
     shutil.rmtree(course_dir, ignore_errors=True)
+
+
+# The corpus of hostile and broken submissions in tests/corpus/. CORPUS_GROUPS=name1,name2
+# grades only those modules, while working on them.
+from corpus import all_cases  # noqa: E402
+
+CORPUS_GROUPS = [group for group in os.environ.get("CORPUS_GROUPS", "").split(",") if group]
+CORPUS_CASES = all_cases(CORPUS_GROUPS)
+CORPUS_NEIGHBOUR = "correct-loop"
+# Lower limits than nbgrader_config.py's defaults, so that hostile cases end sooner.
+CORPUS_LIMITS = {"BACKPROP_CELL_TIMEOUT": "10", "BACKPROP_NOTEBOOK_TIMEOUT": "120", "BACKPROP_MEMORY_LIMIT": "2560"}
+
+
+@pytest.fixture(scope="session")
+def corpus_run(tmp_path_factory):
+    """Grade every corpus case and the correct sample in one run, once for all tests.
+
+    Returns the finished process, the course directory and the run's duration in seconds.
+    """
+    if not CORPUS_CASES:
+        pytest.skip("tests/corpus/ defines no cases")
+    batch = tmp_path_factory.mktemp("corpus-batch")
+    for case in CORPUS_CASES:
+        (batch / case.student_id).mkdir()
+        case.write(batch / case.student_id)
+    shutil.copytree(SAMPLES / "submitted" / CORPUS_NEIGHBOUR / "backprop", batch / CORPUS_NEIGHBOUR)
+    course_dir = tmp_path_factory.mktemp("corpus-course")
+    started = time.monotonic()
+    process = run_grader("grade", str(batch), "--course-dir", str(course_dir), env={"COLUMNS": "400", **CORPUS_LIMITS})
+    return process, course_dir, time.monotonic() - started

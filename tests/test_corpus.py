@@ -3,34 +3,11 @@
 Set CORPUS_GROUPS=name1,name2 to grade only some modules of tests/corpus/ while working on them.
 """
 
-import os
-import re
-import shutil
-
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from conftest import SAMPLES, run_grader
-from corpus import all_cases
-
-GROUPS = [group for group in os.environ.get("CORPUS_GROUPS", "").split(",") if group]
-CASES = all_cases(GROUPS)
-NEIGHBOUR = "correct-loop"
-
-
-@pytest.fixture(scope="module")
-def corpus_run(tmp_path_factory):
-    """Grade every corpus case and the correct sample in one run; return (process, course dir)."""
-    if not CASES:
-        pytest.skip("tests/corpus/ defines no cases")
-    batch = tmp_path_factory.mktemp("corpus-batch")
-    for case in CASES:
-        (batch / case.student_id).mkdir()
-        case.write(batch / case.student_id)
-    shutil.copytree(SAMPLES / "submitted" / NEIGHBOUR / "backprop", batch / NEIGHBOUR)
-    course_dir = tmp_path_factory.mktemp("corpus-course")
-    process = run_grader("grade", str(batch), "--course-dir", str(course_dir), env={"COLUMNS": "400"})
-    return process, course_dir
+from conftest import CORPUS_CASES as CASES
+from conftest import CORPUS_NEIGHBOUR as NEIGHBOUR
 
 
 def scores(course_dir, student):
@@ -44,18 +21,27 @@ def scores(course_dir, student):
 
 
 def summary_row(stdout, student):
-    """Return the summary table's line(s) of the student."""
-    return "\n".join(line for line in stdout.splitlines() if re.search(rf"\b{re.escape(student)}\b", line))
+    """Return the summary table's row of the student, its cells' wrapped lines joined by spaces."""
+    row, columns = False, []
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("│").split("│")] if line.lstrip().startswith("│") else None
+        if cells and cells[0] == student:
+            row, columns = True, cells
+        elif row and cells and not cells[0] and len(cells) == len(columns):
+            columns = [f"{old} {new}".strip() for old, new in zip(columns, cells)]
+        elif row:
+            break
+    return " │ ".join(columns)
 
 
 def test_neighbour_is_unaffected(corpus_run):
-    _, course_dir = corpus_run
+    _, course_dir, _ = corpus_run
     assert sum(scores(course_dir, NEIGHBOUR).values()) == 30
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.student_id for case in CASES])
 def test_case_grades_as_expected(corpus_run, case):
-    process, course_dir = corpus_run
+    process, course_dir, _ = corpus_run
     actual = scores(course_dir, case.student_id)
     if not case.graded:
         assert sum(actual.values()) == 0, actual
