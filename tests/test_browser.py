@@ -191,7 +191,11 @@ def fill_answer(page, function_name, source):
 
 
 def restart_and_run_all(page):
-    """Use the menu Kernel > Restart Kernel and Run All Cells, then wait until no cell is queued."""
+    """Use the menu Kernel > Restart Kernel and Run All Cells, then wait until no cell is queued.
+
+    The wait relies on the prompts of a notebook that has not run yet: they are all empty
+    until the run starts, which marks every cell [*] at once.
+    """
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
     page.get_by_role("menuitem", name=re.compile("Restart Kernel and Run All Cells")).click()
     page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept").click()
