@@ -49,6 +49,9 @@ SERVER_START_TIMEOUT = 60  # seconds
 
 VALIDATE_SUCCESS = "Success! Your notebook passes all the tests."
 
+# The URL path under which each interface opens a notebook.
+INTERFACES = {"notebook7": "notebooks", "jupyterlab4": "lab/tree"}
+
 
 def free_port():
     """Return a TCP port on 127.0.0.1 that nothing listens on now."""
@@ -142,14 +145,17 @@ def artifacts(tmp_path_factory):
 
 @pytest.fixture
 def student_page(browser, notebook_server, artifacts, request):
-    """Open a fresh scratch copy of the release notebook in Notebook 7 and wait for its kernel.
+    """Open a fresh scratch copy of the release notebook and wait for its kernel.
 
-    Returns the page and the notebook's path on disk. Requests to any host other than
-    the test's server are blocked and listed, and the test fails if there were any.
+    The interface is Notebook 7 unless the test passes another key of INTERFACES as an
+    indirect parameter. Returns the page and the notebook's path on disk. Requests to
+    any host other than the test's server are blocked and listed, and the test fails if
+    there were any.
     """
     url, token, root = notebook_server
-    folder = root / request.node.name
-    shutil.copytree(RELEASE, folder)
+    interface = getattr(request, "param", "notebook7")
+    folder = root / re.sub(r"\W", "-", request.node.name)
+    shutil.copytree(RELEASE, folder, copy_function=shutil.copyfile)
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(PAGE_TIMEOUT)
@@ -164,10 +170,10 @@ def student_page(browser, notebook_server, artifacts, request):
 
     context.route("**/*", keep_on_loopback)
     page = context.new_page()
-    page.goto(f"{url}/notebooks/{folder.name}/backprop.ipynb?token={token}")
+    page.goto(f"{url}/{INTERFACES[interface]}/{folder.name}/backprop.ipynb?token={token}")
     expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle", timeout=RUN_TIMEOUT)
     yield page, folder / "backprop.ipynb"
-    page.screenshot(path=artifacts / f"{request.node.name}-end.png")
+    page.screenshot(path=artifacts / f"{folder.name}-end.png")
     context.close()
     assert blocked == [], f"the page requested other hosts: {blocked}"
 
@@ -242,8 +248,10 @@ def saved_answer(notebook_path, grade_id):
     raise LookupError(f"{notebook_path} has no cell with grade_id {grade_id}")
 
 
-def test_correct_answer_prints_norms_and_validates(student_page, artifacts):
+@pytest.mark.parametrize("student_page", list(INTERFACES), indirect=True)
+def test_correct_answer_prints_norms_and_validates(student_page, artifacts, request):
     page, notebook_path = student_page
+    interface = request.node.callspec.params["student_page"]
     answers = read_functions(ANSWERS / "correct-loop.py")
     fill_answer(page, "exercise1", answers["exercise1"])
     fill_answer(page, "exercise2", answers["exercise2"])
@@ -252,12 +260,12 @@ def test_correct_answer_prints_norms_and_validates(student_page, artifacts):
 
     assert "Traceback" not in page.locator(".jp-Notebook").text_content()
     assert output_text(page, "print(np.linalg.norm(DW[0][0, 0]))") == "1.5422821523392451"
-    page.screenshot(path=artifacts / "answered.png")
+    page.screenshot(path=artifacts / f"answered-{interface}.png")
     assert output_text(page, "print(np.linalg.norm(W_torch[0].grad[0, 0]))") == "1.5422821"
 
     dialog = press_validate(page)
     expect(dialog.locator("#validation-message.validation-success")).to_have_text(VALIDATE_SUCCESS)
-    page.screenshot(path=artifacts / "validated.png")
+    page.screenshot(path=artifacts / f"validated-{interface}.png")
     close_dialog(page)
 
     # Validate saved the notebook first, so the file shows exactly what the browser typed.
