@@ -25,6 +25,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from conftest import REPOSITORY, SAMPLES, nbgrader_environment
 
+# samples/build_samples.py reads the answer files, but samples/ is not on the import path.
 sys.path.insert(0, str(SAMPLES))
 from build_samples import read_functions  # noqa: E402
 
