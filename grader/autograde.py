@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from grader.review import review
+
 log = logging.getLogger(__name__)
 
 
@@ -16,6 +18,8 @@ class Outcome:
     student_id: str
     graded: bool = False
     problems: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    """Remarks for the grader about a graded submission, such as a manual grading flag."""
 
 
 def last_lines(text, count=15):
@@ -56,6 +60,8 @@ def grade_one(course, student_id):
         log.error("Student %s: nbgrader autograde failed:\n%s", student_id, last_lines(error))
         return outcome
     outcome.graded = True
+    # Before the feedback, which shows the gradebook comments that review writes.
+    outcome.notes += review(course, student_id)
 
     result = course.generate_feedback(student_id)
     if not result["success"]:

@@ -173,7 +173,7 @@ def collect_grades(course, submissions, outcomes):
         if submission.problem:
             grade.problems.append(submission.problem)
         grade.problems += outcomes[submission.student_id].problems
-        grade.notes += submission.notes
+        grade.notes += submission.notes + outcomes[submission.student_id].notes
         batch.append(grade)
     return batch, maxima
 
