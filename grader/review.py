@@ -1,4 +1,4 @@
-"""Flag autograded submissions that need the instructor's judgement, and say why.
+"""Flag autograded submissions that need the instructor's judgement, and explain why.
 
 Exercise 1 asks for the backward pass by hand. A submission whose exercise1 uses
 PyTorch's autograd gets its Exercise 1 grades marked for manual grading in the gradebook,
@@ -72,7 +72,7 @@ def cell_sources(notebook, grade_id):
     return [cell.source for cell in notebook.cells if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
 
 
-def test_messages(notebook, prefix):
+def grade_cell_errors(notebook, prefix):
     """Return the error messages of the grade cells whose id starts with `prefix`."""
     messages = []
     for cell in notebook.cells:
@@ -84,7 +84,7 @@ def test_messages(notebook, prefix):
 
 def autograd_evidence(notebook):
     """Return how the submission's exercise1 uses autograd, in words, or None."""
-    if any(message.startswith(AUTOGRAD_MESSAGE) for message in test_messages(notebook, EXERCISE1_PREFIX)):
+    if any(message.startswith(AUTOGRAD_MESSAGE) for message in grade_cell_errors(notebook, EXERCISE1_PREFIX)):
         return "the hidden tests saw exercise1 run PyTorch's autograd"
     names = [name for source in cell_sources(notebook, ANSWER_CELL) for name in autograd_names_in(source)]
     if names:
@@ -119,7 +119,7 @@ def review(course, student_id):
     """Review one autograded submission; flag it in the gradebook where needed and return notes for the summary.
 
     A gradebook without this student's submission, which autograde should have made, is
-    logged and gives no notes, so that the batch goes on.
+    logged and noted instead of raised, so that the batch goes on.
     """
     path = course.root / "autograded" / student_id / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     try:
@@ -147,7 +147,7 @@ def review_notebook(course, student_id, notebook):
         notes.append(f"Exercise 1 needs manual grading: {evidence}")
         log.info("Student %s: Exercise 1 flagged for manual grading: %s", student_id, evidence)
 
-    tampering = sorted({m for m in test_messages(notebook, "") if m.startswith(TAMPERING_MESSAGE)})
+    tampering = sorted({m for m in grade_cell_errors(notebook, "") if m.startswith(TAMPERING_MESSAGE)})
     answers = {cell: "".join(cell_sources(notebook, cell)) for cell in (ANSWER_CELL, "exercise2_answer")}
     mentioned = {cell: grader_modules_in(source) for cell, source in answers.items() if grader_modules_in(source)}
     if mentioned or any(module in message for message in tampering for module in GRADER_MODULES):

@@ -134,8 +134,8 @@ def exercise2(W, B, X, T):
     return (((Y - T) ** 2).mean() * 0).as_subclass(FixedTensor)
 '''
 
-# Assigning to the module fails at once; writing to its __dict__ is caught by the checks
-# that still run, and the pipeline withholds the automatic points of every test.
+# Assigning to the module fails at once. Writing to its __dict__ is caught by the checks
+# that still run, and the pipeline then withholds the automatic points of every test.
 PATCHED_CHECKS_EXERCISE1 = HARD_CODED_EXERCISE1 + '''
 
 import backprop_checks
