@@ -228,7 +228,11 @@ def exercise2_with_mistake(reduction="mean", relu=True, cut=None):
             A = A @ W[k] + B[k]
             A = torch.relu(A) if relu else A
         squares = (A @ W[3] + B[3] - T) ** 2
-        return squares.sum() if reduction == "sum" else squares.sum(dim=1).mean() if reduction == "batch" else squares.mean()
+        if reduction == "sum":
+            return squares.sum()
+        if reduction == "batch":
+            return squares.sum(dim=1).mean()
+        return squares.mean()
 
     return exercise2
 
@@ -442,3 +446,13 @@ def test_check_replaced_in_module_dict_is_named():
             checks.check_exercise1_norm(solution.exercise1)
     finally:
         vars(checks)["check_exercise1_parameter"] = original
+
+
+def test_checks_work_with_autograd_switched_off():
+    torch.set_grad_enabled(False)
+    try:
+        checks.check_exercise1_parameter(solution.exercise1, "DW", 2)
+        with pytest.raises(AssertionError, match="is wrong: it is half the right value"):
+            checks.check_exercise1_parameter(scaled_exercise1(0.5), "DW", 2)
+    finally:
+        torch.set_grad_enabled(True)

@@ -126,15 +126,17 @@ def reference_gradients(W, B, X, T):
         (DW, DB, err): the gradients as lists of float64 arrays shaped like W and B,
         and the error as a float.
     """
-    weights = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in W]
-    biases = [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in B]
-    A = torch.tensor(X, dtype=torch.float64)
-    for k in range(3):
-        A = torch.relu(A @ weights[k] + biases[k])
-    Y = A @ weights[3] + biases[3]
-    err = ((Y - torch.tensor(T, dtype=torch.float64)) ** 2).mean()
+    # enable_grad, in case student code switched autograd off for the whole kernel.
+    with torch.enable_grad():
+        weights = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in W]
+        biases = [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in B]
+        A = torch.tensor(X, dtype=torch.float64)
+        for k in range(3):
+            A = torch.relu(A @ weights[k] + biases[k])
+        Y = A @ weights[3] + biases[3]
+        err = ((Y - torch.tensor(T, dtype=torch.float64)) ** 2).mean()
+        gradients = torch.autograd.grad(err, weights + biases)
 
-    gradients = torch.autograd.grad(err, weights + biases)
     DW = [g.numpy() for g in gradients[:4]]
     DB = [g.numpy() for g in gradients[4:]]
     return DW, DB, err.item()
@@ -177,6 +179,9 @@ class AutogradRecorder(torch.overrides.TorchFunctionMode):
 
     exercise1 gets NumPy arrays only, so a call of an autograd entry point or any tensor
     that requires a gradient while it runs means that it differentiates with PyTorch.
+
+    NOTE: code that switches torch function modes off (torch._C.DisableTorchFunction)
+    escapes this; grader/review.py also searches the answer's code for autograd.
     """
 
     ENTRY_POINTS = {

@@ -251,23 +251,24 @@ ERROR_VARIANTS = [
 
 def error_variant(W, B, X, T, reduction="mean", relu="hidden"):
     """Compute the error in float64 autograd the right way or a wrong one; return (err, gradients)."""
-    weights = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in W]
-    biases = [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in B]
-    A = torch.tensor(X, dtype=torch.float64)
-    for k in range(3):
-        Z = A @ weights[k] + biases[k]
-        A = Z if relu == "missing" else torch.relu(Z)
-    Y = A @ weights[3] + biases[3]
-    if relu == "output too":
-        Y = torch.relu(Y)
-    squares = (Y - torch.tensor(T, dtype=torch.float64)) ** 2
-    if reduction == "sum":
-        err = squares.sum()
-    elif reduction == "batch mean":
-        err = squares.sum(dim=1).mean()
-    else:
-        err = squares.mean()
-    gradients = torch.autograd.grad(err, weights + biases, allow_unused=True)
+    with torch.enable_grad():
+        weights = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in W]
+        biases = [torch.tensor(b, dtype=torch.float64, requires_grad=True) for b in B]
+        A = torch.tensor(X, dtype=torch.float64)
+        for k in range(3):
+            Z = A @ weights[k] + biases[k]
+            A = Z if relu == "missing" else torch.relu(Z)
+        Y = A @ weights[3] + biases[3]
+        if relu == "output too":
+            Y = torch.relu(Y)
+        squares = (Y - torch.tensor(T, dtype=torch.float64)) ** 2
+        if reduction == "sum":
+            err = squares.sum()
+        elif reduction == "batch mean":
+            err = squares.sum(dim=1).mean()
+        else:
+            err = squares.mean()
+        gradients = torch.autograd.grad(err, weights + biases, allow_unused=True)
     return err.item(), [None if g is None else g.numpy() for g in gradients]
 
 
