@@ -88,7 +88,7 @@ def autograd_evidence(notebook):
         return "the hidden tests saw exercise1 run PyTorch's autograd"
     names = [name for source in cell_sources(notebook, ANSWER_CELL) for name in autograd_names_in(source)]
     if names:
-        return f"the code of exercise1 uses {', '.join(sorted(set(names)))}"
+        return f"the code of exercise1 refers to {', '.join(sorted(set(names)))}"
     return None
 
 

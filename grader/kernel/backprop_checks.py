@@ -237,9 +237,10 @@ def gradient_message(label, actual, expected, explanation):
     difference = np.abs(actual - expected)
     allowed = GRADIENT_ATOL + GRADIENT_RTOL * np.abs(expected)
     index = np.unravel_index(np.argmax(difference - allowed), difference.shape)
+    # Adding 0.0 turns a reference of -0.0 into 0.0, which reads better.
     return (
-        f"{first_line}\nAt index {tuple(int(i) for i in index)} it is {float(actual[index]):.10g}, "
-        f"expected {float(expected[index]):.10g}."
+        f"{first_line}\nAt index {tuple(int(i) for i in index)} it is {float(actual[index]) + 0.0:.10g}, "
+        f"expected {float(expected[index]) + 0.0:.10g}."
     )
 
 
