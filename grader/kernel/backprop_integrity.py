@@ -116,13 +116,13 @@ def changed_names(label, original, current, added_count):
 SNAPSHOT = Snapshot()
 
 
-def assert_untampered():
+def assert_untampered(snapshot=SNAPSHOT):
     """Fail when student code replaced a function that the checks or their libraries use.
 
     Raises:
         AssertionError: naming up to five replaced objects.
     """
-    replaced = SNAPSHOT.replaced()
+    replaced = snapshot.replaced()
     if replaced:
         shown = ", ".join(replaced[:5]) + (f" and {len(replaced) - 5} more" if len(replaced) > 5 else "")
         raise AssertionError(
