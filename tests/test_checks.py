@@ -456,3 +456,8 @@ def test_checks_work_with_autograd_switched_off():
             checks.check_exercise1_parameter(scaled_exercise1(0.5), "DW", 2)
     finally:
         torch.set_grad_enabled(True)
+
+
+def test_printed_gradient_check_names_missing_relu():
+    with pytest.raises(AssertionError, match=r"^\|W\[0\].grad\[0, 0\]\| is .* The error is wrong: the ReLU is missing"):
+        checks.check_exercise2_norm(exercise2_with_mistake(relu=False))

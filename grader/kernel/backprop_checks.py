@@ -381,15 +381,19 @@ def check_exercise2_norm(exercise2):
         value = abs(float(weights[0].grad[0, 0].item()))
         expected_DW, _, _ = reference_gradients(W, B, X, T)
         expected = abs(float(expected_DW[0][0, 0]))
+        explanation = backprop_mistakes.diagnose_error(err.item(), W, B, X, T)
+        reason = f" The error is wrong: {explanation}." if explanation else ""
         if on_handout and abs(value - HANDOUT_NORM_FLOAT32) > NORM_TOLERANCE_FLOAT32:
-            raise AssertionError(f"|W[0].grad[0, 0]| is {value!r}, expected {HANDOUT_NORM_FLOAT32} within {NORM_TOLERANCE_FLOAT32}.")
+            raise AssertionError(
+                f"|W[0].grad[0, 0]| is {value!r}, expected {HANDOUT_NORM_FLOAT32} within {NORM_TOLERANCE_FLOAT32}.{reason}"
+            )
         if not on_handout and abs(value - expected) > GRADIENT_ATOL + GRADIENT_RTOL * expected:
             if abs(value - HANDOUT_NORM) <= GRADIENT_ATOL:
                 raise AssertionError(
                     f"exercise2 returns the handout's gradient for other data: |W[0].grad[0, 0]| is "
                     f"{HANDOUT_NORM_FLOAT32} again{where}, expected {expected:.8g}. Compute the error from W, B, X and T."
                 )
-            raise AssertionError(f"|W[0].grad[0, 0]| is {value:.8g}{where}, expected {expected:.8g}.")
+            raise AssertionError(f"|W[0].grad[0, 0]| is {value:.8g}{where}, expected {expected:.8g}.{reason}")
 
 
 @guarded
