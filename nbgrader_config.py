@@ -15,7 +15,8 @@ c.CourseDirectory.course_id = "ml1-backprop"
 
 # Files in source/backprop/ that must never reach students. nbgrader copies every
 # other file of the source folder into the release and into each graded submission.
-# solution.py is the reference answer; backprop_checks.py is the hidden tests' library.
+# solution.py is the reference answer; backprop_checks.py and the two modules it imports
+# are the hidden tests' library.
 c.CourseDirectory.ignore = [
     ".ipynb_checkpoints",
     "*.pyc",
@@ -23,6 +24,8 @@ c.CourseDirectory.ignore = [
     "feedback",
     "solution.py",
     "backprop_checks.py",
+    "backprop_integrity.py",
+    "backprop_mistakes.py",
 ]
 
 # Each cell of a submission may run this many seconds during autograding. An honest
@@ -33,9 +36,14 @@ import os  # noqa: E402
 
 c.Execute.timeout = int(os.environ.get("BACKPROP_CELL_TIMEOUT", 30))
 
+# Every kernel nbgrader starts imports the hidden tests' library before the first cell
+# runs, so that the library records the original numpy, torch and builtins functions
+# before student code can replace them (grader/kernel/backprop_integrity.py).
+c.Execute.extra_arguments = ["--IPKernelApp.exec_lines=import backprop_checks"]
+
 # The hidden tests import backprop_checks from grader/kernel/, so every kernel that
 # nbgrader starts from this configuration (autograde, validate, formgrader) gets that
-# folder on its PYTHONPATH. It contains nothing else, so `import solution` fails there.
+# folder on its PYTHONPATH. It holds only that library, so `import solution` fails there.
 # In the sandbox below, the kernel sees only this folder of the repository.
 from pathlib import Path  # noqa: E402
 

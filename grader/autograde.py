@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from grader.review import review
+
 log = logging.getLogger(__name__)
 
 
@@ -17,7 +19,7 @@ class Outcome:
     graded: bool = False
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-    """What went wrong while the notebook ran (a dead or stuck kernel), or was repaired before; the grade stands."""
+    """Remarks on a graded submission: repairs, a dead or stuck kernel, a manual grading flag; the grade stands."""
 
 
 def last_lines(text, count=15):
@@ -59,6 +61,8 @@ def grade_one(course, student_id):
         return outcome
     outcome.graded = True
     outcome.notes += course.grading_events(student_id)
+    # Before the feedback, which shows the gradebook comments that review writes.
+    outcome.notes += review(course, student_id)
 
     result = course.generate_feedback(student_id)
     if not result["success"]:

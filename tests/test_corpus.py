@@ -62,3 +62,24 @@ def test_case_grades_as_expected(corpus_run, case):
             assert text in feedback, f"{text!r} is not in the feedback of {case.student_id}"
         for text in case.hidden:
             assert text not in feedback, f"{text!r} leaks into the feedback of {case.student_id}"
+
+
+def manual_flags(course_dir, student):
+    """Return ({grade cell id: needs_manual_grade}, the auto_comment of exercise1_answer) of the student."""
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "ml1-backprop") as gradebook:
+        notebook = gradebook.find_submission_notebook("backprop", "backprop", student)
+        comment = gradebook.find_comment("exercise1_answer", "backprop", "backprop", student)
+        return {grade.name: grade.needs_manual_grade for grade in notebook.grades}, comment.auto_comment
+
+
+# Students whose grade cells starting with the prefix, and only those, need manual grading.
+MANUAL_GRADING = {"cheat-autograd-exercise1": "ex1_", "cheat-autograd-unused": "ex1_", "cheat-patched-checks": "", NEIGHBOUR: None}
+
+
+@pytest.mark.parametrize("student, prefix", [(s, p) for s, p in MANUAL_GRADING.items() if s == NEIGHBOUR or s in {c.student_id for c in CASES}])
+def test_manual_grading_flags(corpus_run, student, prefix):
+    _, course_dir = corpus_run
+    flags, comment = manual_flags(course_dir, student)
+    assert flags == {cell: prefix is not None and cell.startswith(prefix) for cell in flags}
+    if prefix is not None:
+        assert "The instructor" in comment

@@ -1,0 +1,1 @@
+../../grader/kernel/backprop_integrity.py
