@@ -78,7 +78,7 @@ MANUAL_GRADING = {"cheat-autograd-exercise1": "ex1_", "cheat-autograd-unused": "
 
 @pytest.mark.parametrize("student, prefix", [(s, p) for s, p in MANUAL_GRADING.items() if s == NEIGHBOUR or s in {c.student_id for c in CASES}])
 def test_manual_grading_flags(corpus_run, student, prefix):
-    _, course_dir = corpus_run
+    _, course_dir, _ = corpus_run
     flags, comment = manual_flags(course_dir, student)
     assert flags == {cell: prefix is not None and cell.startswith(prefix) for cell in flags}
     if prefix is not None:

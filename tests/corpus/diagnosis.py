@@ -91,11 +91,11 @@ CASES = [
         ["is wrong: it is the mean of delta over the batch"],
         exercise1_source(bias="delta.mean(axis=0)"),
     ),
-    # A bias gradient of the wrong shape fails the visible shape test first, whose message the feedback shows.
+    # The hidden check runs before the visible shape test, so the feedback names the mistake.
     case(
         "diagnosis-bias-not-summed",
         {"ex1_norm": 2, "ex1_dw0": 2, "ex1_dw1": 2, "ex1_dw2": 2, "ex1_dw3": 2, **EX2_FULL},
-        ["DB[0] must have the shape of B[0], (6,)."],
+        ["it has one row per sample: sum delta over the samples of the batch"],
         exercise1_source(bias="delta"),
     ),
     case(
