@@ -15,6 +15,7 @@ from rich.logging import RichHandler
 from grader import ASSIGNMENT, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, intake
 from grader.autograde import Outcome, grade_all
 from grader.course import Course, GradingError, prepare_environment
+from grader.parallel import choose_grader, default_workers
 from grader.release import generate_and_check_release, stale_release_files, update_repository_release
 from grader.report import StudentGrade, exercise_maxima, export_grades_csv, read_grades, summary_table
 
@@ -35,6 +36,9 @@ examples:
   python -m grader release --check                  exit with 1 if release/ is stale
   python -m grader grade moodle-export.zip          grade a Moodle zip in this repository
   python -m grader grade submitted/ --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
+  python -m grader grade submitted/ --workers 8       grade 8 submissions at a time
+  python -m grader grade submitted/ --course-dir /shared/ml1 --scheduler tcp://10.0.0.5:8786
+                                                    grade on a Dask cluster
   python -m grader export --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
 
 warning: grading into a course directory that already contains autograded results
@@ -97,6 +101,22 @@ def build_parser():
         help="a CSV file with columns student_id, first_name, last_name, email, for "
         "submissions in nbgrader's layout (default for the samples: samples/students.csv)",
     )
+    grade.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        metavar="N",
+        help=f"grade N submissions at a time, each in its own process and kernel; 1 grades them one "
+        f"after another in this process (default: one per CPU core, here {default_workers()})",
+    )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="send the grading jobs to the Dask distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786, "
+        "instead of local processes. Its workers must import this repository's code and see the course "
+        "directory and the gradebook at the same paths; start them with --nthreads 1, since each worker "
+        "process grades one submission at a time",
+    )
 
     export = commands.add_parser(
         "export", parents=[verbosity], help="write grades.csv from the gradebook again, without grading"
@@ -107,6 +127,17 @@ def build_parser():
     export.add_argument("--db", metavar="URL", help="the gradebook URL the course was graded with (default: as for grade)")
     export.add_argument("--to", type=Path, help="the file to write (default: grades.csv in the course directory)")
     return parser
+
+
+def worker_count(text):
+    """Parse --workers: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}; give a whole number of at least 1")
+    return count
 
 
 def configure_logging(console, verbose):
@@ -187,8 +218,11 @@ def print_summary(course, grades, maxima):
     console.print(f"feedback:         {course.feedback_directory}", soft_wrap=True)
 
 
-def run_grade(submissions_path, course_dir, db_url, roster):
-    """Run the whole pipeline on one batch of submissions; return the exit status."""
+def run_grade(submissions_path, course_dir, db_url, roster, workers=None, scheduler=None):
+    """Run the whole pipeline on one batch of submissions; return the exit status.
+
+    `workers` and `scheduler` are the options --workers and --scheduler of grader.parallel.
+    """
     course_root = choose_course_directory(submissions_path, course_dir)
     if submissions_path is None:
         submissions_path = SAMPLES_DIRECTORY
@@ -207,7 +241,7 @@ def run_grade(submissions_path, course_dir, db_url, roster):
             scratch.cleanup()
 
     gradable = [s.student_id for s in submissions if not s.problem]
-    outcomes = {o.student_id: o for o in grade_all(course, gradable)}
+    outcomes = {o.student_id: o for o in grade_all(course, gradable, grade_many=choose_grader(workers, scheduler))}
     for submission in submissions:
         outcome = outcomes.setdefault(submission.student_id, Outcome(submission.student_id))
         if not outcome.graded:
@@ -244,7 +278,14 @@ def main(argv=None):
         if arguments.command == "release":
             return run_release(arguments.check)
         if arguments.command == "grade":
-            return run_grade(arguments.submissions, arguments.course_dir, arguments.db, arguments.roster)
+            return run_grade(
+                arguments.submissions,
+                arguments.course_dir,
+                arguments.db,
+                arguments.roster,
+                arguments.workers,
+                arguments.scheduler,
+            )
         if arguments.command == "export":
             return run_export(arguments.course_dir, arguments.db, arguments.to)
         return run_grade(None, None, None, None)
