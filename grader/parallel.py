@@ -56,15 +56,18 @@ def is_locked_database(outcome):
     return any("database is locked" in problem for problem in outcome.problems)
 
 
-def grade_student(course_root, db_url, student_id):
+def grade_student(course_root, db_url, student_id, fork_kernels=False):
     """Grade one student in a worker process and return the Outcome, never raising.
 
     This is the job sent to pool and Dask workers; it opens the course anew from its
     root and gradebook URL, which are all a worker needs besides this repository's code.
+    `fork_kernels` runs the notebook in a kernel forked by grader.forkserver.
     """
     with _grading_lock:
         prepare_environment()
         course = Course(course_root, with_busy_timeout(db_url))
+        if fork_kernels:
+            course.use_forked_kernels()
         for attempt in range(1 + LOCKED_DATABASE_RETRIES):
             try:
                 outcome = grade_one(course, student_id)
@@ -98,7 +101,7 @@ def current_log_levels():
     return {name: logging.getLogger(name or None).level for name in ("", "grader")}
 
 
-def grade_in_process_pool(course, student_ids, workers):
+def grade_in_process_pool(course, student_ids, workers, fork_kernels=False):
     """Grade the students in `workers` local processes; yield each Outcome as it finishes.
 
     When a worker process dies, every unfinished job of its pool fails with it. The
@@ -111,7 +114,7 @@ def grade_in_process_pool(course, student_ids, workers):
         started = Path(folder)
         fresh, suspects = list(student_ids), []
         while fresh:
-            unfinished = yield from grade_in_one_pool(course, fresh, workers, started)
+            unfinished = yield from grade_in_one_pool(course, fresh, workers, started, fork_kernels)
             if len(unfinished) == len(fresh) and not any((started / s).exists() for s in unfinished):
                 raise GradingError(
                     "the grading worker processes died before they could grade; run with --verbose for "
@@ -123,11 +126,11 @@ def grade_in_process_pool(course, student_ids, workers):
             fresh = [s for s in unfinished if not (started / s).exists()]
 
         for student_id in suspects:
-            if (yield from grade_in_one_pool(course, [student_id], 1, started)):
+            if (yield from grade_in_one_pool(course, [student_id], 1, started, fork_kernels)):
                 yield failed_outcome(student_id, "its grading worker process died, also when graded alone")
 
 
-def grade_in_one_pool(course, student_ids, workers, started):
+def grade_in_one_pool(course, student_ids, workers, started, fork_kernels):
     """Grade the students in one process pool, yielding each Outcome; return those cut off by a worker's death.
 
     The workers are started fresh ("spawn"), not forked from this process, which runs
@@ -148,7 +151,7 @@ def grade_in_one_pool(course, student_ids, workers, started):
             initargs=(log_queue, current_log_levels()),
         ) as executor:
             futures = {
-                executor.submit(mark_and_grade_student, started, course.root, course.db_url, student_id): student_id
+                executor.submit(mark_and_grade_student, started, course.root, course.db_url, student_id, fork_kernels): student_id
                 for student_id in student_ids
             }
             for future in as_completed(futures):
@@ -162,13 +165,13 @@ def grade_in_one_pool(course, student_ids, workers, started):
     return unfinished
 
 
-def mark_and_grade_student(started, course_root, db_url, student_id):
+def mark_and_grade_student(started, course_root, db_url, student_id, fork_kernels):
     """Create the file `started`/<student_id>, then grade the student as grade_student does."""
     (started / student_id).touch()
-    return grade_student(course_root, db_url, student_id)
+    return grade_student(course_root, db_url, student_id, fork_kernels)
 
 
-def grade_on_dask(course, student_ids, scheduler):
+def grade_on_dask(course, student_ids, scheduler, fork_kernels=False):
     """Send one job per student to the Dask scheduler at `scheduler`; yield each Outcome as it finishes.
 
     The workers must import this repository's `grader` package and see the course
@@ -186,7 +189,7 @@ def grade_on_dask(course, student_ids, scheduler):
     with client:
         log.info("Grading on the Dask cluster at %s (%d workers)", scheduler, len(client.scheduler_info()["workers"]))
         futures = {
-            client.submit(grade_student, str(course.root), course.db_url, student_id, pure=False): student_id
+            client.submit(grade_student, str(course.root), course.db_url, student_id, fork_kernels, pure=False): student_id
             for student_id in student_ids
         }
         for future in dask_as_completed(futures):
@@ -197,14 +200,14 @@ def grade_on_dask(course, student_ids, scheduler):
                 yield failed_outcome(student_id, f"the Dask job failed: {type(error).__name__}: {error}")
 
 
-def choose_grader(workers=None, scheduler=None):
-    """Return grade_all's `grade_many` function for the options --workers and --scheduler.
+def choose_grader(workers=None, scheduler=None, fork_kernels=False):
+    """Return grade_all's `grade_many` function for the options --workers, --scheduler and --fork-kernels.
 
     None keeps grade_all's default of grading in this process, one student after another.
     """
     if scheduler:
-        return lambda course, student_ids: grade_on_dask(course, student_ids, scheduler)
+        return lambda course, student_ids: grade_on_dask(course, student_ids, scheduler, fork_kernels)
     workers = workers or default_workers()
     if workers == 1:
         return None
-    return lambda course, student_ids: grade_in_process_pool(course, student_ids, workers)
+    return lambda course, student_ids: grade_in_process_pool(course, student_ids, workers, fork_kernels)

@@ -187,3 +187,50 @@ def test_unreachable_scheduler_is_explained(tmp_path):
     process = run_grader("grade", str(batch), "--course-dir", str(tmp_path / "course"), "--scheduler", "nonsense://nowhere")
     assert process.returncode == 2
     assert "cannot connect to the Dask scheduler at 'nonsense://nowhere'" in process.stderr
+
+
+# Appended to a correct exercise1: changes to numpy, torch and the handout's `utils` that
+# would cost the next student points if they reached the next kernel.
+MUTATIONS = """
+import sys
+import numpy
+import torch
+import utils
+
+numpy.maximum = lambda *arguments, **options: 0.0
+numpy.random.seed(1234)
+numpy.set_printoptions(precision=1)
+torch.manual_seed(99)
+torch.set_default_dtype(torch.float16)
+torch.Tensor.backward = lambda *arguments, **options: None
+utils._X = [[0.0, 0.0, 0.0, 0.0]]
+utils._W = None
+utils.getdata = lambda: (None, None)
+sys.modules["backprop_checks"] = None
+"""
+
+
+def test_forked_kernels_keep_no_state_between_students(tmp_path):
+    batch = copy_samples(tmp_path / "batch", ["correct-loop", "sign-error"])
+    notebook = nbformat.read(SAMPLES / "submitted" / "correct-loop" / "backprop" / "backprop.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise1_answer":
+            cell.source += "\n" + MUTATIONS
+    # Students are graded in the order of their ids, so the mutator comes first.
+    (batch / "a-mutator" / "backprop").mkdir(parents=True)
+    nbformat.write(notebook, batch / "a-mutator" / "backprop" / "backprop.ipynb")
+    course = tmp_path / "course"
+
+    process = run_grader("grade", str(batch), "--course-dir", str(course), "--workers", "1", "--fork-kernels")
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    scores = scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", ["a-mutator", "correct-loop", "sign-error"])
+    assert sum(scores.pop("a-mutator").values()) < 30, "the mutations did not take effect in their own kernel"
+    assert scores == expected_by_cell(["correct-loop", "sign-error"])
+
+
+def test_forked_kernels_grade_samples_in_parallel(tmp_path):
+    course = tmp_path / "course"
+    process = run_grader("grade", str(SAMPLES / "submitted"), "--course-dir", str(course), "--fork-kernels", "--workers", "2")
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", EXPECTED) == expected_by_cell(EXPECTED)
