@@ -110,9 +110,12 @@ def reap(children):
 def become_kernel(request, base_path):
     """Turn this forked child into the requested IPython kernel; never return.
 
-    The child leaves the server's session, takes the kernel's working folder, environment
-    and sys.path, forgets the grader package, reseeds numpy's global generator (a new
-    interpreter seeds it from the OS), runs the setup hooks, then starts ipykernel.
+    The child leaves the server's session, takes the kernel's working folder and
+    environment, runs the setup hooks, then takes the kernel's sys.path, drops the grader
+    package from sys.modules, reseeds numpy's global generator (a new interpreter seeds
+    it from the OS) and starts ipykernel.
+    NOTE: all forks share the server's hash seed for str, where each new interpreter
+    would draw its own, so the iteration order of a set of strings repeats across kernels.
     """
     code = 1
     try:
