@@ -77,7 +77,6 @@ def grade_student(course_root, db_url, student_id, fork_kernels=False):
             if not is_locked_database(outcome) or attempt == LOCKED_DATABASE_RETRIES:
                 return outcome
             log.warning("Student %s: the SQLite gradebook was locked; grading again", student_id)
-    return outcome
 
 
 def failed_outcome(student_id, reason):

@@ -4,6 +4,7 @@ The session fixture's run, `python -m grader`, already grades the samples with o
 worker process per core (test_samples.py checks its points against the expected table).
 """
 
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -60,6 +61,37 @@ def test_busy_timeout_only_for_plain_sqlite_urls():
     assert with_busy_timeout("sqlite:////srv/gradebook.db") == "sqlite:////srv/gradebook.db?timeout=60"
     assert with_busy_timeout("sqlite:////srv/gradebook.db?timeout=5") == "sqlite:////srv/gradebook.db?timeout=5"
     assert with_busy_timeout("postgresql://grader@localhost/ml1") == "postgresql://grader@localhost/ml1"
+
+
+def write_scores(db_url, worker, count):
+    """Record `count` submissions with a score in every grade cell, as nbgrader autograde's writes do."""
+    with Gradebook(with_busy_timeout(db_url), COURSE_ID) as gradebook:
+        for index in range(count):
+            student = f"worker{worker}-student{index}"
+            gradebook.update_or_create_student(student)
+            gradebook.update_or_create_submission("backprop", student)
+            for cell in CELLS:
+                gradebook.find_grade(cell, "backprop", "backprop", student).auto_score = 1
+                gradebook.db.commit()
+
+
+def test_concurrent_sqlite_writes_all_succeed(tmp_path):
+    """Do four processes writing scores at once into one SQLite gradebook all finish, with every score kept?"""
+    db_url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db_url, COURSE_ID) as gradebook:
+        gradebook.add_assignment("backprop")
+        gradebook.add_notebook("backprop", "backprop")
+        for cell in CELLS:
+            gradebook.add_grade_cell(cell, "backprop", "backprop", max_score=1, cell_type="code")
+    workers, count = 4, 5
+
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pool.starmap(write_scores, [(db_url, worker, count) for worker in range(workers)])
+
+    with Gradebook(db_url, COURSE_ID) as gradebook:
+        assert len(gradebook.students) == workers * count
+        for student in gradebook.students:
+            assert gradebook.find_submission("backprop", student.id).score == len(CELLS), student.id
 
 
 def test_parallel_grades_equal_sequential_nbgrader(sample_run, tmp_path):
