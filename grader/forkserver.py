@@ -72,15 +72,19 @@ def serve(socket_path):
         except TimeoutError:
             continue
         with connection:
-            connection.settimeout(None)
-            request = json.loads(receive(connection))
-            pid = os.fork()
-            if pid == 0:
-                listener.close()
-                connection.close()
-                become_kernel(request, base_path)
-            children.add(pid)
-            connection.sendall(json.dumps({"pid": pid}).encode())
+            try:
+                connection.settimeout(None)
+                request = json.loads(receive(connection))
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    connection.close()
+                    become_kernel(request, base_path)
+                children.add(pid)
+                connection.sendall(json.dumps({"pid": pid}).encode())
+            except (OSError, ValueError) as error:
+                # A client that went away or sent no valid request costs only its own kernel.
+                print(f"grader.forkserver: request failed: {type(error).__name__}: {error}", file=sys.stderr)
     # The grading process is gone, and with it every client of these kernels.
     for pid in children:
         try:

@@ -98,8 +98,9 @@ def test_parallel_grades_equal_sequential_nbgrader(sample_run, tmp_path):
     """Grade the samples again with plain sequential `nbgrader autograde` and compare every cell."""
     process, parallel_course, _, _ = sample_run
     assert process.returncode == 0, process.stdout + process.stderr
-    if default_workers() > 1:
-        assert f"in {default_workers()} worker processes" in " ".join(process.stderr.split())
+    workers = min(default_workers(), len(EXPECTED))
+    if workers > 1:
+        assert f"in {workers} worker processes" in " ".join(process.stderr.split())
 
     course = tmp_path / "sequential"
     course.mkdir()
@@ -133,7 +134,7 @@ def kill_worker_notebook(path):
 
 
 def test_student_killing_worker_is_isolated(tmp_path):
-    neighbours = ["correct-loop", "sign-error", "sum-not-mean"]
+    neighbours = ["correct-loop", "sign-error"]
     batch = copy_samples(tmp_path / "batch", neighbours)
     kill_worker_notebook(batch / "killer" / "backprop" / "backprop.ipynb")
     course = tmp_path / "course"
@@ -141,7 +142,7 @@ def test_student_killing_worker_is_isolated(tmp_path):
     process = run_grader("grade", str(batch), "--course-dir", str(course), "--workers", "2", env={"COLUMNS": "300"})
 
     assert process.returncode == 1, process.stdout + process.stderr
-    assert "1 of 4 submissions could not be graded: killer" in " ".join(process.stderr.split())
+    assert "1 of 3 submissions could not be graded: killer" in " ".join(process.stderr.split())
     assert "worker process died, also when graded alone" in process.stdout
     scores = scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", neighbours + ["killer"])
     assert scores.pop("killer") == {}
