@@ -7,9 +7,9 @@ the outcomes, so a kernel or a worker that fails costs at most that student's gr
 Gradebook writes: nbgrader opens the gradebook for a few short transactions before and
 after it runs a notebook (creating the submission, saving the scores), never while the
 kernel runs. With PostgreSQL the server orders concurrent transactions. With SQLite the
-workers wait for the file lock instead of failing at once, because their URL gets a busy
-timeout (SQLITE_TIMEOUT_SECONDS); a write that still finds the database locked is
-retried with the whole submission, which nbgrader autograde --force makes safe to repeat.
+workers' URL gets a busy timeout (SQLITE_TIMEOUT_SECONDS), so a worker waits for the file
+lock instead of failing at once. A submission whose write still found the database
+locked is graded again, which nbgrader autograde --force makes safe to repeat.
 """
 
 import logging
@@ -59,8 +59,8 @@ def is_locked_database(outcome):
 def grade_student(course_root, db_url, student_id, fork_kernels=False):
     """Grade one student in a worker process and return the Outcome, never raising.
 
-    This is the job sent to pool and Dask workers; it opens the course anew from its
-    root and gradebook URL, which are all a worker needs besides this repository's code.
+    This is the job sent to pool and Dask workers. It opens the course anew from its root
+    and gradebook URL, which are all a worker needs besides this repository's code.
     `fork_kernels` runs the notebook in a kernel forked by grader.forkserver.
     """
     with _grading_lock:
@@ -104,9 +104,9 @@ def grade_in_process_pool(course, student_ids, workers, fork_kernels=False):
     """Grade the students in `workers` local processes; yield each Outcome as it finishes.
 
     When a worker process dies, every unfinished job of its pool fails with it. The
-    students whose grading had not started go back into a new pool; each student whose
-    grading had started is graded again alone, so that only a submission that kills its
-    worker even then is reported, and its neighbours keep their grades.
+    students whose grading had not started go back into a new pool. Each student whose
+    grading had started is graded again alone, and only one that kills its worker even
+    then is reported, so its neighbours keep their grades.
     """
     log.info("Grading %d submissions in %d worker processes", len(student_ids), min(workers, len(student_ids)))
     with tempfile.TemporaryDirectory(prefix="grader-started-") as folder:
