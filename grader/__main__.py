@@ -2,4 +2,6 @@ import sys
 
 from grader.cli import main
 
-sys.exit(main())
+# The guard keeps worker processes, which import this module again when they start, from running the command.
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Autograde every submission with nbgrader and generate its feedback, one student at a time."""
+"""Autograde every submission with nbgrader and generate its feedback, one student per job."""
 
 import logging
 import re
@@ -72,9 +72,19 @@ def grade_one(course, student_id):
     return outcome
 
 
-def grade_all(course, student_ids, console=None):
-    """Grade each student in turn under a progress bar; return their outcomes in order."""
-    outcomes = []
+def grade_in_turn(course, student_ids):
+    """Grade the students one after another in this process; yield each Outcome."""
+    for student_id in student_ids:
+        yield grade_one(course, student_id)
+
+
+def grade_all(course, student_ids, console=None, grade_many=None):
+    """Grade every student under a progress bar; return their outcomes in the order of `student_ids`.
+
+    `grade_many(course, student_ids)` yields one Outcome per student as each finishes, in
+    any order: grade_in_turn by default, or a parallel grader from grader.parallel.
+    """
+    outcomes = {}
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -84,10 +94,10 @@ def grade_all(course, student_ids, console=None):
     )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("Grading", total=len(student_ids))
-        for student_id in student_ids:
-            progress.update(task, description=f"Grading {student_id}")
-            outcomes.append(grade_one(course, student_id))
-            log.info("Graded %s", student_id)
+        for outcome in (grade_many or grade_in_turn)(course, student_ids):
+            outcomes[outcome.student_id] = outcome
+            log.info("Graded %s", outcome.student_id)
+            progress.update(task, description=f"Graded {outcome.student_id}")
             progress.advance(task)
         progress.update(task, description="Graded")
-    return outcomes
+    return [outcomes[student_id] for student_id in student_ids]

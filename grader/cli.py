@@ -16,6 +16,7 @@ from rich.logging import RichHandler
 from grader import ASSIGNMENT, REPOSITORY, SAMPLE_ROSTER, SAMPLES_DIRECTORY, exports, intake
 from grader.autograde import Outcome, grade_all
 from grader.course import Course, GradingError, prepare_environment
+from grader.parallel import choose_grader, default_workers
 from grader.release import generate_and_check_release, stale_release_files, update_repository_release
 from grader.report import StudentGrade, exercise_maxima, export_grades_csv, read_grades, summary_table
 
@@ -36,6 +37,9 @@ examples:
   python -m grader release --check                  exit with 1 if release/ is stale
   python -m grader grade moodle-export.zip          grade a Moodle zip in this repository
   python -m grader grade submitted/ --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
+  python -m grader grade submitted/ --workers 8       grade 8 submissions at a time
+  python -m grader grade submitted/ --course-dir /shared/ml1 --scheduler tcp://10.0.0.5:8786
+                                                    grade on a Dask cluster
   python -m grader export --course-dir /srv/ml1 --db postgresql://grader@localhost/ml1
   python -m grader export --course-dir /srv/ml1 --roster students.csv --moodle-identifier idnumber
 
@@ -100,6 +104,30 @@ def build_parser():
         help="a CSV file with columns student_id, first_name, last_name, email, for "
         "submissions in nbgrader's layout (default for the samples: samples/students.csv)",
     )
+    grade.add_argument(
+        "--workers",
+        type=worker_count,
+        default=None,
+        metavar="N",
+        help=f"grade N submissions at a time, each in its own process and kernel; 1 grades them one "
+        f"after another in this process (default: one per CPU core, here {default_workers()})",
+    )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="send the grading jobs to the Dask distributed scheduler at ADDRESS, e.g. tcp://10.0.0.5:8786, "
+        "instead of local processes. Its workers must import this repository's code and see the course "
+        "directory and the gradebook at the same paths; start them with --nthreads 1, since each worker "
+        "process grades one submission at a time",
+    )
+    grade.add_argument(
+        "--fork-kernels",
+        action="store_true",
+        help="start each submission's kernel as a fork of a process that has already imported numpy, "
+        "torch and ipykernel, instead of a new interpreter; faster, and every student still gets a "
+        "process of their own, but OUTSIDE the sandbox: no own user, no namespaces, no limits and no "
+        "restart after a dead kernel. Only for trusted notebooks, such as the benchmark's",
+    )
 
     export = commands.add_parser(
         "export",
@@ -141,6 +169,17 @@ def moodle_options():
         "--moodle-grade-column", metavar="NAME", help='the grade column\'s header (default: "Error Backpropagation")'
     )
     return parser
+
+
+def worker_count(text):
+    """Parse --workers: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"invalid worker count {text!r}; give a whole number of at least 1")
+    return count
 
 
 def configure_logging(console, verbose):
@@ -251,8 +290,13 @@ def write_exports(course, folder, roster, moodle, gradebook_opener):
         ) from error
 
 
-def run_grade(submissions_path, course_dir, db_url, roster, moodle=None):
-    """Run the whole pipeline on one batch of submissions; return the exit status."""
+def run_grade(submissions_path, course_dir, db_url, roster, moodle=None, workers=None, scheduler=None, fork_kernels=False):
+    """Run the whole pipeline on one batch of submissions; return the exit status.
+
+    `moodle` holds the --moodle-* options; `workers`, `scheduler` and `fork_kernels` are
+    the options --workers, --scheduler and --fork-kernels (see grader.parallel and
+    grader.forkserver).
+    """
     course_root = choose_course_directory(submissions_path, course_dir)
     if submissions_path is None:
         submissions_path = SAMPLES_DIRECTORY
@@ -271,7 +315,14 @@ def run_grade(submissions_path, course_dir, db_url, roster, moodle=None):
             scratch.cleanup()
 
     gradable = [s.student_id for s in submissions if not s.problem]
-    outcomes = {o.student_id: o for o in grade_all(course, gradable)}
+    if fork_kernels:
+        log.warning(
+            "--fork-kernels runs student code outside the sandbox (no own user, namespaces or limits); "
+            "use it only for notebooks you trust"
+        )
+        course.use_forked_kernels()
+    grade_many = choose_grader(workers, scheduler, fork_kernels)
+    outcomes = {o.student_id: o for o in grade_all(course, gradable, grade_many=grade_many)}
     for submission in submissions:
         outcome = outcomes.setdefault(submission.student_id, Outcome(submission.student_id))
         if not outcome.graded:
@@ -322,7 +373,14 @@ def main(argv=None):
             return run_release(arguments.check)
         if arguments.command == "grade":
             return run_grade(
-                arguments.submissions, arguments.course_dir, arguments.db, arguments.roster, moodle_arguments(arguments)
+                arguments.submissions,
+                arguments.course_dir,
+                arguments.db,
+                arguments.roster,
+                moodle_arguments(arguments),
+                arguments.workers,
+                arguments.scheduler,
+                arguments.fork_kernels,
             )
         if arguments.command == "export":
             return run_export(arguments.course_dir, arguments.db, arguments.to, arguments.roster, moodle_arguments(arguments))

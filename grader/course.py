@@ -154,6 +154,13 @@ class Course:
                 setattr(app, name, value)
             return capture_log(app)
 
+    def use_forked_kernels(self):
+        """Run the notebooks of later autograde calls in kernels forked from a pre-imported server."""
+        from grader.forkserver import use_forked_kernels
+
+        use_forked_kernels(self.config)
+        return self
+
     def autograde(self, student_id):
         """Run nbgrader autograde --force for one student; see run_nbgrader for the result."""
         return self.run_nbgrader(Autograde, student_id, force=True, create_student=True)
