@@ -123,23 +123,59 @@ def test_invalid_worker_count_is_explained(tmp_path):
     assert "invalid worker count '0'" in process.stderr
 
 
+# The answer walks up from its kernel to the first process started by multiprocessing, the
+# grading worker, and kills it. It refuses to kill anything else.
+KILL_WORKER = """def exercise2(W, B, X, T):
+    import os, signal
+    pid = os.getppid()
+    while pid > 1:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            if b"multiprocessing" in file.read():
+                os.kill(pid, signal.SIGKILL)
+                return
+        with open(f"/proc/{pid}/stat") as file:
+            pid = int(file.read().rsplit(")", 1)[1].split()[1])
+    raise RuntimeError("no grading worker among the kernel's ancestors")
+"""
+
+
 def kill_worker_notebook(path):
     """Write a correct sample whose exercise2 kills the process that runs its kernel: the grading worker."""
     notebook = nbformat.read(SAMPLES / "submitted" / "correct-loop" / "backprop" / "backprop.ipynb", as_version=4)
     for cell in notebook.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise2_answer":
-            cell.source = "def exercise2(W, B, X, T):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+            cell.source = KILL_WORKER
     path.parent.mkdir(parents=True)
     nbformat.write(notebook, path)
 
 
-def test_student_killing_worker_is_isolated(tmp_path):
+def test_sandbox_keeps_worker_alive(tmp_path):
+    """In the sandbox's PID namespace, the kernel sees no ancestor, so the worker and the grades survive."""
     neighbours = ["correct-loop", "sign-error"]
     batch = copy_samples(tmp_path / "batch", neighbours)
     kill_worker_notebook(batch / "killer" / "backprop" / "backprop.ipynb")
     course = tmp_path / "course"
 
     process = run_grader("grade", str(batch), "--course-dir", str(course), "--workers", "2", env={"COLUMNS": "300"})
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    scores = scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", neighbours + ["killer"])
+    killer = scores.pop("killer")
+    assert sum(points for cell, points in killer.items() if cell.startswith("ex1")) == 20
+    assert sum(points for cell, points in killer.items() if cell.startswith("ex2")) == 0
+    assert scores == expected_by_cell(neighbours)
+
+
+def test_student_killing_worker_is_isolated(tmp_path):
+    """Forked kernels run outside the sandbox, where a student can kill its worker; the others keep their grades."""
+    neighbours = ["correct-loop", "sign-error"]
+    batch = copy_samples(tmp_path / "batch", neighbours)
+    kill_worker_notebook(batch / "killer" / "backprop" / "backprop.ipynb")
+    course = tmp_path / "course"
+
+    process = run_grader(
+        "grade", str(batch), "--course-dir", str(course), "--workers", "2", "--fork-kernels", env={"COLUMNS": "300"}
+    )
 
     assert process.returncode == 1, process.stdout + process.stderr
     assert "1 of 3 submissions could not be graded: killer" in " ".join(process.stderr.split())
