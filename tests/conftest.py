@@ -101,3 +101,17 @@ def corpus_run(tmp_path_factory):
     started = time.monotonic()
     process = run_grader("grade", str(batch), "--course-dir", str(course_dir), env={"COLUMNS": "400", **CORPUS_LIMITS})
     return process, course_dir, time.monotonic() - started
+
+
+@pytest.fixture(scope="session")
+def sample_scores(sample_run):
+    """Read {student_id: {grade cell id: score}} of every sample from the gradebook of the sample run."""
+    from nbgrader.api import Gradebook
+
+    process, course_dir, _, _ = sample_run
+    assert process.returncode == 0, f"the pipeline failed:\n{process.stdout}\n{process.stderr}"
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "ml1-backprop") as gradebook:
+        return {
+            student: {grade.name: grade.score for grade in gradebook.find_submission_notebook("backprop", "backprop", student).grades}
+            for student in read_expected_points()
+        }

@@ -7,7 +7,6 @@ import subprocess
 import tempfile
 from collections import Counter
 from html.parser import HTMLParser
-from pathlib import Path
 
 import matplotlib.image
 import nbformat

@@ -11,7 +11,6 @@ import shutil
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from nbgrader.api import Gradebook
 from nbgrader.validator import Validator
 
 from conftest import REPOSITORY, SAMPLES, nbgrader_environment, read_expected_points
@@ -157,15 +156,8 @@ def visible_failures(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def autograded(sample_run):
-    """Read {student_id: {grade cell id: score}} from the gradebook of the sample run."""
-    process, course_dir, _, _ = sample_run
-    assert process.returncode == 0, f"the pipeline failed:\n{process.stdout}\n{process.stderr}"
-    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", "ml1-backprop") as gradebook:
-        return {
-            student: {grade.name: grade.score for grade in gradebook.find_submission_notebook("backprop", "backprop", student).grades}
-            for student in EXPECTED
-        }
+def autograded(sample_scores):
+    return sample_scores
 
 
 @pytest.mark.parametrize("student", sorted(EXPECTED))

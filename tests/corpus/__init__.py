@@ -18,6 +18,12 @@ import nbformat
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
 RELEASE_NOTEBOOK = REPOSITORY / "release" / "backprop" / "backprop.ipynb"
 ANSWER_CELLS = ("exercise1_answer", "exercise2_answer")
+# The points of every grade cell, all earned.
+FULL_MARKS = {
+    "ex1_norm": 2, "ex1_dw0": 2, "ex1_db0": 1, "ex1_dw1": 2, "ex1_db1": 1, "ex1_dw2": 2, "ex1_db2": 1,
+    "ex1_dw3": 2, "ex1_db3": 1, "ex1_batch_sizes": 3, "ex1_layer_widths": 3,
+    "ex2_norm": 2, "ex2_error": 2, "ex2_graph": 3, "ex2_fresh_data": 3,
+}
 
 
 @dataclass
@@ -39,6 +45,11 @@ class Case:
     feedback: list = field(default_factory=list)
     summary: list = field(default_factory=list)
     hidden: list = field(default_factory=list)
+
+
+def sample_notebook(student_id):
+    """Return a fresh copy of a sample submission's notebook, e.g. "correct-loop"."""
+    return nbformat.read(REPOSITORY / "samples" / "submitted" / student_id / "backprop" / "backprop.ipynb", as_version=4)
 
 
 def release_notebook():

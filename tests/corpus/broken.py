@@ -5,15 +5,10 @@ import json
 
 import nbformat
 
-from corpus import REPOSITORY, Case, writer
+from corpus import FULL_MARKS, Case, sample_notebook, writer
 
-CORRECT = nbformat.read(REPOSITORY / "samples" / "submitted" / "correct-loop" / "backprop" / "backprop.ipynb", as_version=4)
-SIGN_ERROR = nbformat.read(REPOSITORY / "samples" / "submitted" / "sign-error" / "backprop" / "backprop.ipynb", as_version=4)
-FULL_MARKS = {
-    "ex1_norm": 2, "ex1_dw0": 2, "ex1_db0": 1, "ex1_dw1": 2, "ex1_db1": 1, "ex1_dw2": 2, "ex1_db2": 1,
-    "ex1_dw3": 2, "ex1_db3": 1, "ex1_batch_sizes": 3, "ex1_layer_widths": 3,
-    "ex2_norm": 2, "ex2_error": 2, "ex2_graph": 3, "ex2_fresh_data": 3,
-}
+CORRECT = sample_notebook("correct-loop")
+SIGN_ERROR = sample_notebook("sign-error")
 EXERCISE1_ONLY = {cell: points for cell, points in FULL_MARKS.items() if cell.startswith("ex1")}
 SIGN_ERROR_POINTS = {"ex1_norm": 2, **{cell: points for cell, points in FULL_MARKS.items() if cell.startswith("ex2")}}
 
