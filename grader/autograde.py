@@ -19,7 +19,7 @@ class Outcome:
     graded: bool = False
     problems: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-    """Remarks on a graded submission: repairs, a dead or stuck kernel, a manual grading flag; the grade stands."""
+    """Remarks on a graded submission: repairs, a dead or stuck kernel, a manual grading flag. The grade is kept."""
 
 
 def last_lines(text, count=15):

@@ -293,7 +293,7 @@ def write_exports(course, folder, roster, moodle, gradebook_opener):
 def run_grade(submissions_path, course_dir, db_url, roster, moodle=None, workers=None, scheduler=None, fork_kernels=False):
     """Run the whole pipeline on one batch of submissions; return the exit status.
 
-    `moodle` holds the --moodle-* options; `workers`, `scheduler` and `fork_kernels` are
+    `moodle` contains the --moodle-* options; `workers`, `scheduler` and `fork_kernels` are
     the options --workers, --scheduler and --fork-kernels (see grader.parallel and
     grader.forkserver).
     """

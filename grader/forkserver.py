@@ -115,9 +115,9 @@ def become_kernel(request, base_path):
     """Turn this forked child into the requested IPython kernel; never return.
 
     The child leaves the server's session, takes the kernel's working folder and
-    environment, runs the setup hooks, then takes the kernel's sys.path, drops the grader
-    package from sys.modules, reseeds numpy's global generator (a new interpreter seeds
-    it from the OS) and starts ipykernel.
+    environment, and runs the setup hooks. It then takes the kernel's sys.path, drops the
+    grader package from sys.modules and reseeds numpy's global generator, which a new
+    interpreter seeds from the OS. Last, it starts ipykernel.
     NOTE: all forks share the server's hash seed for str, where each new interpreter
     would draw its own, so the iteration order of a set of strings repeats across kernels.
     """

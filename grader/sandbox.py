@@ -118,7 +118,7 @@ class SandboxKernelManager(AsyncKernelManager):
     ).tag(config=True)
 
     # NOTE: RLIMIT_AS limits each process, so a kernel's processes together may use up to
-    # process_limit times this; a memory cgroup per kernel would cap their sum.
+    # process_limit times this. A memory cgroup per kernel would cap their sum.
     memory_limit = Integer(
         4096, help="The address space a kernel and each process it starts may use, in MiB (0: no limit)."
     ).tag(config=True)

@@ -18,7 +18,7 @@ import sys
 import types
 
 # Bound here, so that this module keeps the original builtins when student code replaces
-# those in the builtins module; replacing these globals in turn shows in the snapshot.
+# those in the builtins module. A replacement of these globals shows in the snapshot.
 from builtins import dict, len, sorted, vars
 
 import numpy

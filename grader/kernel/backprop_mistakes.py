@@ -26,7 +26,7 @@ import backprop_integrity
 RTOL = 1e-4
 ATOL = 1e-5
 
-# How the backward pass multiplies delta when it passes into hidden layer k (1 to 3).
+# Wrong factors for delta as it passes into hidden layer k (1 to 3), with their diagnosis.
 MASK_VARIANTS = {
     "missing": "the ReLU derivative is missing: when delta passes down into a hidden layer, "
     "multiply it by (Z > 0) of that layer",
@@ -37,7 +37,7 @@ MASK_VARIANTS = {
     "activation": "delta is multiplied by the activation A instead of the ReLU derivative (Z > 0)",
 }
 
-# What the gradient of W[k] multiplies delta with, as the notebook names the arrays.
+# The arrays that the gradient of W[k] multiplies delta with, named as in the notebook.
 LAYER_INPUTS = {
     "right": ["X", "A1", "A2", "A3"],
     "pre-activation": ["X", "Z1", "Z2", "Z3"],
@@ -46,7 +46,7 @@ LAYER_INPUTS = {
 }
 INPUT_VARIANTS = ("pre-activation", "layer above", "layer below")
 
-# How the gradient of B[k] is taken from delta, shape (N, n), in the order they are tried.
+# Wrong reductions of delta, shape (N, n), to the gradient of B[k], in the order they are tried.
 BIAS_VARIANTS = {
     "keepdims": "it has an extra axis of length 1: sum delta over the samples of the batch, "
     "delta.sum(axis=0), without keepdims",

@@ -33,7 +33,7 @@ class Case:
     `write(folder)` fills the student's (empty, existing) submission folder. `points`
     maps grade cell ids to the points expected; cells not named must get 0. With
     `graded=False` the student must be listed as a problem and get 0 in total.
-    `feedback` holds texts that must appear in the student's feedback HTML, `summary`
+    `feedback` lists texts that must appear in the student's feedback HTML, `summary`
     texts that must appear in the summary's row of this student, `hidden` texts that
     must not appear in the feedback.
     """
