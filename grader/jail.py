@@ -5,6 +5,9 @@ PID namespaces (``unshare --mount --net --pid --fork``):
 
     python grader/jail.py --uid 61234 --root /tmp/bpk-x/root --bind /tmp/venv ... -- python -m ipykernel_launcher -f ...
 
+A kernel forked by grader.forkserver takes the same options, enters the namespaces with
+this module's unshare() and calls enter() instead of executing a new program.
+
 It builds a new root directory on a tmpfs that contains only the system folders
 (read-only), the given bind paths (read-only), the writable ones, a private copy of the
 kernel's working folder and empty /tmp and /dev/shm. Everything else, the gradebook, the
@@ -21,6 +24,11 @@ import resource
 import shutil
 import sys
 from pathlib import Path
+
+# Namespace flags from <sched.h>.
+CLONE_NEWNS = 0x00020000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 
 # Mount flags from <sys/mount.h>.
 MS_RDONLY = 1
@@ -44,6 +52,13 @@ def mount(source, target, fstype=None, flags=0, data=None):
     if libc.mount(encode(source), encode(str(target)), encode(fstype), flags, encode(data)) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"mount {source} on {target} failed: {os.strerror(errno)}")
+
+
+def unshare(flags):
+    """Call unshare(2): move this process into new namespaces (a new PID namespace takes its next child)."""
+    if libc.unshare(flags) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"unshare({flags:#x}) failed: {os.strerror(errno)}")
 
 
 def inside(root, path):
@@ -164,12 +179,12 @@ def parse_arguments(argv):
     parser.add_argument("--memory", type=int, default=0, help="the address space limit in bytes (0: none)")
     parser.add_argument("--processes", type=int, default=0, help="the limit of processes and threads of the user (0: none)")
     parser.add_argument("--file-size", type=int, default=64 * 2**20, help="the largest file the kernel may write, in bytes")
-    parser.add_argument("command", nargs="+", help="the kernel's command line")
+    parser.add_argument("command", nargs="+", help="the kernel's command line (for enter(): informative only)")
     return parser.parse_args(argv)
 
 
-def main(argv=None):
-    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+def enter(arguments):
+    """Move this process into the new root, apply the limits and drop to the kernel's user, as `arguments` say."""
     if arguments.root:
         root = build_root(arguments)
         os.chroot(root)
@@ -178,6 +193,11 @@ def main(argv=None):
     set_limits(arguments)
     if arguments.uid is not None:
         drop_privileges(arguments.uid, arguments.gid)
+
+
+def main(argv=None):
+    arguments = parse_arguments(sys.argv[1:] if argv is None else argv)
+    enter(arguments)
     os.execv(arguments.command[0], arguments.command)
 
 
