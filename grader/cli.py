@@ -122,11 +122,11 @@ def build_parser():
     )
     grade.add_argument(
         "--fork-kernels",
-        action="store_true",
-        help="start each submission's kernel as a fork of a process that has already imported numpy, "
-        "torch and ipykernel, instead of a new interpreter; faster, and every student still gets a "
-        "process of their own, but OUTSIDE the sandbox: no own user, no namespaces, no limits and no "
-        "restart after a dead kernel. Only for trusted notebooks, such as the benchmark's",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start each submission's kernel as a fork of a process per worker that has already imported "
+        "numpy, torch and ipykernel, in the same sandbox as a new kernel; --no-fork-kernels starts a new "
+        "interpreter for each kernel, as plain nbgrader does (default: fork)",
     )
 
     export = commands.add_parser(
@@ -290,7 +290,7 @@ def write_exports(course, folder, roster, moodle, gradebook_opener):
         ) from error
 
 
-def run_grade(submissions_path, course_dir, db_url, roster, moodle=None, workers=None, scheduler=None, fork_kernels=False):
+def run_grade(submissions_path, course_dir, db_url, roster, moodle=None, workers=None, scheduler=None, fork_kernels=True):
     """Run the whole pipeline on one batch of submissions; return the exit status.
 
     `moodle` contains the --moodle-* options; `workers`, `scheduler` and `fork_kernels` are
@@ -316,10 +316,6 @@ def run_grade(submissions_path, course_dir, db_url, roster, moodle=None, workers
 
     gradable = [s.student_id for s in submissions if not s.problem]
     if fork_kernels:
-        log.warning(
-            "--fork-kernels runs student code outside the sandbox (no own user, namespaces or limits); "
-            "use it only for notebooks you trust"
-        )
         course.use_forked_kernels()
     grade_many = choose_grader(workers, scheduler, fork_kernels)
     outcomes = {o.student_id: o for o in grade_all(course, gradable, grade_many=grade_many)}

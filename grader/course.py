@@ -155,10 +155,8 @@ class Course:
             return capture_log(app)
 
     def use_forked_kernels(self):
-        """Run the notebooks of later autograde calls in kernels forked from a pre-imported server."""
-        from grader.forkserver import use_forked_kernels
-
-        use_forked_kernels(self.config)
+        """Start the sandboxed kernels of later autograde calls as forks of a pre-imported server (grader.forkserver)."""
+        self.config.SandboxKernelManager.fork_kernels = True
         return self
 
     def autograde(self, student_id):

@@ -6,13 +6,19 @@ per grading process; every kernel is then a fresh fork of it. The server never r
 cell, so no student's code can leave anything behind for the next one: each student's
 changes to numpy, torch, `utils` or anything else die with that student's process.
 
-Use it with `python -m grader grade --fork-kernels`, which puts ForkingExecute in place of
-nbgrader's Execute preprocessor (use_forked_kernels). The kernel gets the environment,
-working folder and command-line options that jupyter_client would give a new process.
+grader.sandbox's kernel manager uses it when its fork_kernels setting is on, which the
+pipeline turns on unless given --spawn-kernels. The manager sends the kernel's command
+line, environment and working folder, and the options it would otherwise give
+grader/jail.py. Each request gets two processes:
 
-Per-kernel setup such as resource limits or a change of user goes into
-ForkingKernelManager.child_setup: functions that the forked child calls before it becomes
-the kernel, where a normal launch would run them between fork and exec.
+- a monitor, the server's child, which enters a new PID namespace (for its children)
+  and waits for the kernel. It writes the kernel's exit status to a file the grading
+  process reads, since the kernel is not that process's child. Ending the monitor ends
+  the kernel.
+- the kernel, the monitor's child and PID 1 of the new namespace. It enters new mount
+  and network namespaces, and grader.jail moves it into the sandbox's root folder, sets
+  the limits and drops to the kernel's user, just as for a kernel started by `unshare`.
+  It then starts ipykernel.
 """
 
 import atexit
@@ -22,6 +28,7 @@ import logging
 import os
 import pathlib
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,13 +38,9 @@ import time
 import traceback
 import uuid
 
-from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import LocalProvisioner
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
-from traitlets import List, Unicode
 
-from grader import REPOSITORY
+from grader import REPOSITORY, jail
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ PRELOADED_MODULES = ("numpy", "torch", "ipykernel.kernelapp")
 
 # How long a client waits for a new server to import PRELOADED_MODULES and listen.
 SERVER_START_SECONDS = 120
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 # The server side, run as `python -m grader.forkserver SOCKET`.
@@ -112,49 +117,73 @@ def reap(children):
 
 
 def become_kernel(request, base_path):
-    """Turn this forked child into the requested IPython kernel; never return.
+    """Turn this forked child into the monitor of a new kernel process; never return."""
+    try:
+        os.setsid()
+        if request["namespaces"]:
+            jail.unshare(jail.CLONE_NEWPID)
+        kernel = os.fork()
+    except BaseException:  # noqa: BLE001 (the child must never return into the server's loop)
+        traceback.print_exc()
+        exit_now(1)
+    if kernel == 0:
+        exit_now(run_kernel(request, base_path))
+    # Interrupts sent to the kernel's process group are for the kernel alone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _, status = os.waitpid(kernel, 0)
+    with open(request["status_file"], "w") as status_file:
+        status_file.write(str(os.waitstatus_to_exitcode(status)))
+    exit_now(0)
 
-    The child leaves the server's session, takes the kernel's working folder and
-    environment, and runs the setup hooks. It then takes the kernel's sys.path, drops the
+
+def run_kernel(request, base_path):
+    """Set this process up as the requested IPython kernel and run it; return its exit status.
+
+    The process dies with its monitor, enters the sandbox when the request says so, takes
+    the kernel's working folder and environment, and the kernel's sys.path. It drops the
     grader package from sys.modules and reseeds numpy's global generator, which a new
     interpreter seeds from the OS. Last, it starts ipykernel.
     NOTE: all forks share the server's hash seed for str, where each new interpreter
     would draw its own, so the iteration order of a set of strings repeats across kernels.
     """
-    code = 1
     try:
-        os.setsid()
+        jail.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
+        if request["namespaces"]:
+            jail.unshare(jail.CLONE_NEWNS | jail.CLONE_NEWNET)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        for hook in request["setup"]:
-            module, _, function = hook.partition(":")
-            getattr(importlib.import_module(module), function)(request)
+        if request["jail"] is not None:
+            jail.enter(jail.parse_arguments([*request["jail"], "--", *request["argv"]]))
 
         python_path = [path for path in request["env"].get("PYTHONPATH", "").split(os.pathsep) if path]
         sys.path[:] = python_path + base_path
         for name in [name for name in sys.modules if name == "grader" or name.startswith("grader.")]:
             del sys.modules[name]
         importlib.import_module("numpy").random.seed()
-        # ipykernel read JPY_PARENT_PID when the server imported it, so the option sets the
-        # parent whose end also ends this kernel.
+        # The kernel ends with its monitor (PR_SET_PDEATHSIG above). ipykernel read
+        # JPY_PARENT_PID when the server imported it, so the option gives the parent that
+        # keeps it from printing its connection details, as a kernel without one does.
         parent = f"--IPKernelApp.parent_handle={request['env']['JPY_PARENT_PID']}"
         sys.argv = ["ipykernel_launcher", *request["argv"][3:], parent]
 
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
-        code = 0
+        return 0
     except SystemExit as exit:
-        code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+        return exit.code if isinstance(exit.code, int) else int(exit.code is not None)
     except BaseException:  # noqa: BLE001 (the child must never return into the server's loop)
         traceback.print_exc()
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        return 1
+
+
+def exit_now(code):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # The client side, in the grading process.
@@ -167,20 +196,22 @@ def is_ipykernel_command(command):
 class ForkedKernelProcess:
     """The parts of subprocess.Popen that jupyter_client uses, for a kernel forked by the server.
 
-    The kernel is the server's child, not this process's, so its end is seen through a
-    Linux pidfd and its exit status is not known: returncode is 0 once it has ended.
+    `pid` is the kernel's monitor, the server's child, not this process's; its end is seen
+    through a Linux pidfd. returncode is then the kernel's exit status, which the monitor
+    wrote to `status_file`, or 0 when the monitor was killed before it could.
     """
 
     stdin = stdout = stderr = None
 
-    def __init__(self, pid):
+    def __init__(self, pid, status_file):
         self.pid = pid
+        self.status_file = pathlib.Path(status_file)
         self.returncode = None
         try:
             self._pidfd = os.pidfd_open(pid)
         except ProcessLookupError:
             self._pidfd = None
-            self.returncode = 0
+            self._finish()
 
     def poll(self):
         return self.wait(timeout=0) if self.returncode is None else self.returncode
@@ -193,8 +224,15 @@ class ForkedKernelProcess:
                     raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout)
                 return None
             os.close(self._pidfd)
-            self.returncode = 0
+            self._finish()
         return self.returncode
+
+    def _finish(self):
+        try:
+            self.returncode = int(self.status_file.read_text())
+        except (FileNotFoundError, ValueError):
+            self.returncode = 0
+        self.status_file.unlink(missing_ok=True)
 
     def send_signal(self, signum):
         if self.returncode is None:
@@ -214,6 +252,8 @@ class ForkServer:
     """The fork server of this process, started with the environment of the first kernel it is asked for."""
 
     def __init__(self, environment):
+        # Only root (the grader) can enter this folder, so a sandboxed kernel cannot touch
+        # the exit status files its monitor writes here.
         self.folder = tempfile.mkdtemp(prefix="grader-forkserver-")
         self.socket_path = os.path.join(self.folder, "socket")
         environment = {key: value for key, value in environment.items() if key != "JPY_PARENT_PID"}
@@ -223,14 +263,26 @@ class ForkServer:
         atexit.register(self.stop)
         log.debug("Started the kernel fork server %d on %s", self.process.pid, self.socket_path)
 
-    def fork_kernel(self, argv, env, cwd, setup):
-        """Ask the server for a kernel; return its ForkedKernelProcess."""
-        request = {"argv": argv, "env": {**env, "JPY_PARENT_PID": str(self.process.pid)}, "cwd": str(cwd), "setup": setup}
+    def fork_kernel(self, argv, env, cwd, jail_options=None, namespaces=False):
+        """Ask the server for a kernel; return its ForkedKernelProcess.
+
+        `jail_options` are grader/jail.py's options for the kernel (None: none), and
+        `namespaces` says whether it gets new PID, mount and network namespaces.
+        """
+        status_file = os.path.join(self.folder, f"status-{uuid.uuid4().hex}")
+        request = {
+            "argv": argv,
+            "env": {**env, "JPY_PARENT_PID": str(self.process.pid)},
+            "cwd": str(cwd),
+            "jail": jail_options,
+            "namespaces": namespaces,
+            "status_file": status_file,
+        }
         with self.connect() as connection:
             connection.sendall(json.dumps(request).encode())
             connection.shutdown(socket.SHUT_WR)
             reply = json.loads(receive(connection))
-        return ForkedKernelProcess(reply["pid"])
+        return ForkedKernelProcess(reply["pid"], status_file)
 
     def connect(self):
         deadline = time.monotonic() + SERVER_START_SECONDS
@@ -251,8 +303,7 @@ class ForkServer:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait()
-        pathlib.Path(self.socket_path).unlink(missing_ok=True)
-        os.rmdir(self.folder)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _server = None
@@ -267,52 +318,23 @@ def fork_server(environment):
 
 
 class ForkProvisioner(LocalProvisioner):
-    """Launch ipykernel commands through the fork server, any other kernel command as LocalProvisioner does."""
+    """Launch the kernel through the fork server when the kernel manager gives fork options, else as LocalProvisioner.
+
+    The kernel manager (grader.sandbox.SandboxKernelManager) sets its attribute
+    fork_options, the keyword arguments of ForkServer.fork_kernel, for an ipykernel command.
+    """
 
     async def launch_kernel(self, cmd, **kwargs):
-        if not is_ipykernel_command(cmd):
+        options = getattr(self.parent, "fork_options", None)
+        if options is None:
             return await super().launch_kernel(cmd, **kwargs)
         env = dict(kwargs.get("env") or os.environ)
         cwd = kwargs.get("cwd") or os.getcwd()
-        self.process = fork_server(env).fork_kernel(cmd, env, cwd, list(self.parent.child_setup))
-        # The child calls setsid, so its process group, which interrupts go to, is its pid.
+        self.process = fork_server(env).fork_kernel(cmd, env, cwd, **options)
+        # The monitor calls setsid, so its process group, which interrupts go to, is its pid.
         self.pid = self.pgid = self.process.pid
         self.cwd = cwd
         return self.connection_info
-
-
-class ForkingKernelManager(AsyncKernelManager):
-    """A kernel manager whose ipykernel kernels are forks of a pre-imported server."""
-
-    child_setup = List(
-        Unicode(),
-        help="Functions, as 'module:function', that the forked child calls with the launch request "
-        "(a dict with argv, env, cwd) before it becomes the kernel: the place for per-kernel limits.",
-    ).tag(config=True)
-
-    async def _async_pre_start_kernel(self, **kw):
-        if self.provisioner is None:
-            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
-            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
-        return await super()._async_pre_start_kernel(**kw)
-
-
-class ForkingExecute(Execute):
-    """nbgrader's Execute preprocessor, with kernels from the fork server; it reads Execute's settings."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("kernel_manager_class", ForkingKernelManager)
-        super().__init__(*args, **kwargs)
-
-
-def use_forked_kernels(config):
-    """Make nbgrader autograde in `config` run its notebooks in forked kernels.
-
-    NOTE: this swaps the whole list for nbgrader's defaults, so grader.execute's
-    GradingExecute and its sandboxed kernels are not used; see --fork-kernels.
-    """
-    preprocessors = Autograde.class_traits()["autograde_preprocessors"].default()
-    config.Autograde.autograde_preprocessors = [ForkingExecute if p is Execute else p for p in preprocessors]
 
 
 if __name__ == "__main__":

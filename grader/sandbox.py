@@ -19,6 +19,10 @@ When the kernel ends, for whatever reason, the PID namespace ends with it and ta
 every process the student's code started; the manager then kills anything left running
 under the kernel's user id as well.
 
+With fork_kernels on, the kernel is instead a fork of grader.forkserver's server, which
+has already imported numpy, torch and ipykernel; the forked process enters the same
+namespaces and the same jail itself.
+
 The sandbox needs root and util-linux's ``unshare``. Without them the kernel runs as the
 grader's user with the memory limit only, and a warning says so.
 """
@@ -32,12 +36,14 @@ import shutil
 import signal
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Bool, Integer
 
 from grader import REPOSITORY
+from grader.forkserver import ForkProvisioner, is_ipykernel_command
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,16 @@ class SandboxKernelManager(AsyncKernelManager):
 
     file_size_limit = Integer(64, help="The largest file a kernel may write, in MiB.").tag(config=True)
 
+    fork_kernels = Bool(
+        False,
+        help="Start each ipykernel kernel as a fork of a process that has already imported numpy, torch "
+        "and ipykernel (grader.forkserver), in the same sandbox, instead of a new interpreter.",
+    ).tag(config=True)
+
+    # The keyword arguments of ForkServer.fork_kernel for the kernel being started; None
+    # starts its command as a new process.
+    fork_options = None
+
     _lease = None
     _folder = None
 
@@ -152,37 +168,45 @@ class SandboxKernelManager(AsyncKernelManager):
         if use_sandbox:
             self._lease = UserIdLease()
             os.chown(self._folder, self._lease.uid, self._lease.uid)
+        if self.fork_kernels and self.provisioner is None:
+            self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))
+            self.provisioner = ForkProvisioner(kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self)
 
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
         if use_sandbox:
             os.chown(self.connection_file, self._lease.uid, self._lease.uid)
-            kernel_cmd = self._sandboxed(kernel_cmd, kw.get("cwd"))
+            options = self._sandbox_options(kw.get("cwd"))
         else:
-            kernel_cmd = self._limited(kernel_cmd)
+            options = self._limit_options()
+        self.fork_options = None
+        if self.fork_kernels and is_ipykernel_command(kernel_cmd):
+            self.fork_options = {"jail_options": options, "namespaces": use_sandbox}
+            log.debug("Kernel command, to be forked: %s, jail options %s", kernel_cmd, options)
+            return kernel_cmd, kw
+        # By path: the kernel's working folder is not the repository, and jail.py needs only the standard library.
+        kernel_cmd = [sys.executable, str(JAIL), *options, "--", *kernel_cmd]
+        if use_sandbox:
+            kernel_cmd = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--", *kernel_cmd]
         log.debug("Kernel command: %s", kernel_cmd)
         return kernel_cmd, kw
 
-    def _jail(self):
-        # By path: the kernel's working folder is not the repository, and jail.py needs only the standard library.
-        return [sys.executable, str(JAIL), "--memory", str(self.memory_limit * MEBIBYTE)]
+    def _limit_options(self):
+        """Return grader/jail.py's options for the memory and file size limits alone."""
+        return ["--memory", str(self.memory_limit * MEBIBYTE), "--file-size", str(self.file_size_limit * MEBIBYTE)]
 
-    def _limited(self, kernel_cmd):
-        return self._jail() + ["--file-size", str(self.file_size_limit * MEBIBYTE), "--", *kernel_cmd]
-
-    def _sandboxed(self, kernel_cmd, cwd):
-        """Return the command that starts the kernel in new namespaces, through grader.jail."""
+    def _sandbox_options(self, cwd):
+        """Return grader/jail.py's options for the whole sandbox, to be used in new namespaces."""
         uid = self._lease.uid
         readable = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, KERNEL_LIBRARY)}
-        command = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--"]
-        command += self._jail()
-        command += ["--uid", str(uid), "--gid", str(uid), "--root", os.path.join(self._folder, "root")]
-        command += ["--processes", str(self.process_limit), "--file-size", str(self.file_size_limit * MEBIBYTE)]
+        options = self._limit_options()
+        options += ["--uid", str(uid), "--gid", str(uid), "--root", os.path.join(self._folder, "root")]
+        options += ["--processes", str(self.process_limit)]
         for path in sorted(readable):
-            command += ["--bind", path]
-        command += ["--writable", self._folder]
+            options += ["--bind", path]
+        options += ["--writable", self._folder]
         if cwd:
-            command += ["--workdir", os.path.realpath(cwd)]
-        return command + ["--", *kernel_cmd]
+            options += ["--workdir", os.path.realpath(cwd)]
+        return options
 
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
