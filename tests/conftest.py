@@ -4,6 +4,7 @@ import csv
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -37,6 +38,13 @@ def run_grader(*arguments, cwd=REPOSITORY, env=None):
         text=True,
         timeout=1800,
     )
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def read_expected_points():

@@ -11,7 +11,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import nbformat
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from conftest import REPOSITORY, SAMPLES, nbgrader_environment
+from conftest import REPOSITORY, SAMPLES, free_port, nbgrader_environment
 
 # samples/build_samples.py reads the answer files, but samples/ is not on the import path.
 sys.path.insert(0, str(SAMPLES))
@@ -52,13 +51,6 @@ VALIDATE_SUCCESS = "Success! Your notebook passes all the tests."
 
 # The URL path under which each interface opens a notebook.
 INTERFACES = {"notebook7": "notebooks", "jupyterlab4": "lab/tree"}
-
-
-def free_port():
-    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_for_server(process, url, token, log_path):

@@ -9,15 +9,19 @@ import os
 import shutil
 import subprocess
 import sys
+import signal
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbgrader.api import Gradebook, MissingEntry
 
-from conftest import SAMPLES, nbgrader_environment, read_expected_points, run_grader
+from conftest import REPOSITORY, SAMPLES, free_port, nbgrader_environment, read_expected_points, run_grader
 from grader.parallel import default_workers, with_busy_timeout
+from grader.sandbox import FIRST_UID, LAST_UID
 
 EXPECTED = read_expected_points()
 CELLS = [cell for cell in next(iter(EXPECTED.values())) if cell != "total"]
@@ -166,23 +170,94 @@ def test_sandbox_keeps_worker_alive(tmp_path):
     assert scores == expected_by_cell(neighbours)
 
 
-def test_student_killing_worker_is_isolated(tmp_path):
-    """Forked kernels run outside the sandbox, where a student can kill its worker; the others keep their grades."""
-    neighbours = ["correct-loop", "sign-error"]
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as file:
+        return int(file.read().rsplit(")", 1)[1].split()[1])
+
+
+def grading_worker_of(pid):
+    """Return the grading worker (a process started by multiprocessing) above a process, or None."""
+    while pid > 1:
+        with open(f"/proc/{pid}/cmdline", "rb") as file:
+            if b"multiprocessing" in file.read():
+                return pid
+        pid = parent_of(pid)
+    return None
+
+
+def kernel_user_processes():
+    """Return the ids of the processes that run as a sandboxed kernel's user now."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and FIRST_UID <= entry.stat().st_uid <= LAST_UID:
+                pids.append(int(entry.name))
+        except FileNotFoundError:
+            continue
+    return pids
+
+
+def kill_workers_of_old_kernels(grader, age, killed):
+    """Until `grader` ends, SIGKILL the grading worker of every sandboxed kernel older than `age` seconds.
+
+    This is what the sleeper's kernel cannot do itself: the sandbox hides its worker.
+    The killed workers' process ids go into `killed`.
+    """
+    first_seen = {}
+    while grader.poll() is None:
+        for pid in kernel_user_processes():
+            if time.monotonic() - first_seen.setdefault(pid, time.monotonic()) < age:
+                continue
+            try:
+                worker = grading_worker_of(pid)
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            if worker is not None and worker not in killed:
+                os.kill(worker, signal.SIGKILL)
+                killed.append(worker)
+        time.sleep(0.1)
+
+
+def test_killed_worker_costs_no_other_grade(tmp_path):
+    """A worker killed from outside while it grades: only its student is lost, after one retry alone."""
+    neighbours = ["correct-loop", "sign-error", "raises"]
     batch = copy_samples(tmp_path / "batch", neighbours)
-    kill_worker_notebook(batch / "killer" / "backprop" / "backprop.ipynb")
+    notebook = nbformat.read(SAMPLES / "submitted" / "correct-loop" / "backprop" / "backprop.ipynb", as_version=4)
+    for cell in notebook.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "exercise1_answer":
+            cell.source = "import time\ntime.sleep(120)\n" + cell.source
+    (batch / "sleeper" / "backprop").mkdir(parents=True)
+    nbformat.write(notebook, batch / "sleeper" / "backprop" / "backprop.ipynb")
     course = tmp_path / "course"
 
-    process = run_grader(
-        "grade", str(batch), "--course-dir", str(course), "--workers", "2", "--fork-kernels", env={"COLUMNS": "300"}
+    grader = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", str(batch), "--course-dir", str(course), "--workers", "2"],
+        cwd=REPOSITORY,
+        env={**nbgrader_environment(), "COLUMNS": "300"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    killed = []
+    killer = threading.Thread(target=kill_workers_of_old_kernels, args=(grader, 10, killed), daemon=True)
+    killer.start()
+    stdout, stderr = grader.communicate(timeout=600)
+    killer.join()
 
-    assert process.returncode == 1, process.stdout + process.stderr
-    assert "1 of 3 submissions could not be graded: killer" in " ".join(process.stderr.split())
-    assert "worker process died, also when graded alone" in process.stdout
-    scores = scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", neighbours + ["killer"])
-    assert scores.pop("killer") == {}
+    # Killed twice: in the pool, then when graded alone.
+    assert len(killed) == 2, stdout + stderr
+    assert grader.returncode == 1, stdout + stderr
+    assert "A grading worker process died; grading its" in " ".join(stderr.split())
+    assert "1 of 4 submissions could not be graded: sleeper" in " ".join(stderr.split())
+    assert "worker process died, also when graded alone" in stdout
+    scores = scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", neighbours + ["sleeper"])
+    assert scores.pop("sleeper") == {}
     assert scores == expected_by_cell(neighbours)
+    # The fork servers of the killed workers end their kernels within a second or two.
+    deadline = time.monotonic() + 15
+    while kernel_user_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert kernel_user_processes() == []
 
 
 def find_postgres_bin():
@@ -205,19 +280,20 @@ def as_server_user(command):
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    """Start a PostgreSQL server on a Unix socket in a new temporary folder; yield the URL of a new database."""
+    """Start a PostgreSQL server on a free port of 127.0.0.1; yield the URL of a new database on it."""
     binaries = find_postgres_bin()
     folder = Path(tempfile.mkdtemp(prefix="grader-postgres-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     data = folder / "data"
     as_server_user([str(binaries / "initdb"), "--auth=trust", "--username=postgres", "--encoding=UTF8", "-D", str(data)])
-    # No TCP listener: the socket file .s.PGSQL.5432 lives in `folder`, so no port is taken.
-    options = f"-c listen_addresses='' -c unix_socket_directories='{folder}' -c port=5432"
+    # Loopback only, and the server's Unix socket in `folder`, not in /run/postgresql.
+    port = free_port()
+    options = f"-c listen_addresses='127.0.0.1' -c port={port} -c unix_socket_directories='{folder}'"
     as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w", "start"])
     try:
-        as_server_user([str(binaries / "createdb"), "-h", str(folder), "-p", "5432", "-U", "postgres", "gradebook"])
-        yield f"postgresql://postgres@/gradebook?host={folder}&port=5432"
+        as_server_user([str(binaries / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "gradebook"])
+        yield f"postgresql://postgres@127.0.0.1:{port}/gradebook"
     finally:
         as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"])
         shutil.rmtree(folder, ignore_errors=True)
@@ -298,12 +374,17 @@ def test_forked_kernels_keep_no_state_between_students(tmp_path):
     assert scores == expected_by_cell(["correct-loop", "sign-error"])
 
 
-def test_forked_kernels_grade_samples_in_parallel(tmp_path):
+def test_new_interpreter_kernels_grade_samples_in_parallel(tmp_path):
+    """--no-fork-kernels starts every kernel as a new interpreter in the sandbox, as plain nbgrader does."""
     students = ["bias-not-summed", "missing-factor-two", "new-tensors", "numpy-detour", "raises", "transposed-weights"]
     batch = copy_samples(tmp_path / "batch", students)
     course = tmp_path / "course"
 
-    process = run_grader("grade", str(batch), "--course-dir", str(course), "--fork-kernels", "--workers", "2")
+    process = run_grader(
+        "grade", str(batch), "--course-dir", str(course), "--no-fork-kernels", "--workers", "2", "-v", env={"COLUMNS": "300"}
+    )
 
     assert process.returncode == 0, process.stdout + process.stderr
+    assert process.stderr.count("Kernel command: ['unshare'") == len(students)
+    assert "to be forked" not in process.stderr
     assert scores_by_cell(f"sqlite:///{course / 'gradebook.db'}", students) == expected_by_cell(students)

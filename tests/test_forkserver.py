@@ -1,0 +1,82 @@
+"""A kernel forked by grader.forkserver sees the same sandbox as one started as a new interpreter."""
+
+import json
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from traitlets.config import Config
+
+from conftest import REPOSITORY
+from grader.sandbox import FIRST_UID, LAST_UID, SandboxKernelManager, sandbox_available
+
+# Run in the kernel: what a student's code could find out about its process and surroundings.
+PROBE = f"""
+import json, os, resource, socket, sys
+limits = {{name: resource.getrlimit(getattr(resource, name)) for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CORE")}}
+print(json.dumps({{
+    "uid": os.getuid(),
+    "gid": os.getgid(),
+    "groups": os.getgroups(),
+    "pid": os.getpid(),
+    "parent": os.getppid(),
+    "processes": sorted(name for name in os.listdir("/proc") if name.isdigit()),
+    "root": sorted(os.listdir("/")),
+    "tmp": sorted(os.listdir("/tmp")),
+    "cwd": os.getcwd(),
+    "cwd_files": sorted(os.listdir(".")),
+    "repository": sorted(os.listdir({str(REPOSITORY)!r})) if os.path.isdir({str(REPOSITORY)!r}) else None,
+    "solution": os.path.exists({str(REPOSITORY / "solution.py")!r}),
+    "interfaces": sorted(name for _, name in socket.if_nameindex()),
+    "limits": limits,
+    "home": os.environ.get("HOME"),
+    "numpy_loaded_before": "numpy" in sys.modules,
+    "grader_loaded": sorted(name for name in sys.modules if name == "grader" or name.startswith("grader.")),
+}}))
+"""
+
+
+def kernel_view(folder, fork_kernels):
+    """Run PROBE in a sandboxed kernel with its working folder `folder`; return what it printed, parsed."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE)])
+    config = Config({"SandboxKernelManager": {"fork_kernels": fork_kernels}})
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        kernel_manager_class=SandboxKernelManager,
+        config=config,
+        timeout=60,
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    output = notebook.cells[0].outputs[0]
+    assert output.output_type == "stream", output
+    return json.loads(output.text)
+
+
+@pytest.mark.skipif(not sandbox_available(), reason="the sandbox needs root and unshare")
+def test_forked_kernel_sees_the_same_sandbox(tmp_path):
+    folder = tmp_path / "student"
+    folder.mkdir()
+    (folder / "utils.py").write_text("X = 1\n")
+
+    spawned = kernel_view(folder, fork_kernels=False)
+    forked = kernel_view(folder, fork_kernels=True)
+
+    for view in (spawned, forked):
+        assert FIRST_UID <= view["uid"] <= LAST_UID
+        assert view["gid"] == view["uid"]
+        assert view["groups"] == []
+        assert view["pid"] == 1 and view["processes"] == ["1"]
+        assert view["cwd_files"] == ["utils.py"]
+        assert view["repository"] == ["grader"]
+        assert view["solution"] is False
+        assert view["interfaces"] == ["lo"]
+    # Each kernel has a user id and a socket folder (/tmp/bpk-...) of its own; the rest must be the same.
+    for view in (spawned, forked):
+        del view["uid"], view["gid"]
+        view["tmp"] = ["bpk-" if name.startswith("bpk-") else name for name in view["tmp"]]
+    # The fork server imported numpy before the fork; a new interpreter had not when it ran PROBE.
+    assert (spawned.pop("numpy_loaded_before"), forked.pop("numpy_loaded_before")) == (False, True)
+    assert forked == spawned
+    assert forked["grader_loaded"] == []
