@@ -6,12 +6,14 @@ twice in new course directories under one scratch folder:
 1. `nbgrader autograde backprop`, then `nbgrader generate_feedback backprop`, each timed,
    in a course directory prepared as the pipeline prepares one;
 2. `python -m grader grade` once for each --pipeline option string (by default with
-   its default options, then with --fork-kernels), timed as a whole: release, intake,
-   autograde, feedback, export.
+   its default options, which fork each kernel from a pre-imported process, then with
+   --no-fork-kernels), timed as a whole: release, intake, autograde, feedback, export.
 
 It prints seconds per submission, the ratio of the two, and the floor: a fresh Python
 interpreter that imports numpy and torch, which every kernel of nbgrader pays once.
 It also checks that both runs gave every student the same points in every grade cell.
+When a command fails or a grade differs, the scratch folder with every course directory
+and each pipeline run's log stays for inspection.
 
     python benchmarks/grading.py                                # N = 40 and 200
     python benchmarks/grading.py 24 --pipeline "--workers 2"    # a quicker run
@@ -44,13 +46,23 @@ def environment():
     return {**os.environ, "PATH": os.pathsep.join([bin_directory, os.environ.get("PATH", "")])}
 
 
-def timed(command, cwd):
-    """Run `command` in `cwd`; return its wall-clock seconds, or exit with its output if it fails."""
+class CommandFailed(Exception):
+    """A timed command ended with a non-zero status; the message has the end of its output."""
+
+
+def timed(command, cwd, log_path=None):
+    """Run `command` in `cwd`; return its wall-clock seconds, or raise CommandFailed.
+
+    `log_path`, if given, receives the command's standard output and error.
+    """
     start = time.perf_counter()
     process = subprocess.run(command, cwd=cwd, env=environment(), capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    if log_path is not None:
+        log_path.write_text(f"$ {' '.join(map(str, command))}\n{process.stdout}\n{process.stderr}", encoding="utf-8")
     if process.returncode != 0:
-        sys.exit(f"{' '.join(map(str, command))} failed with status {process.returncode}:\n{process.stderr[-5000:]}")
+        output = (process.stdout + process.stderr)[-5000:]
+        raise CommandFailed(f"{' '.join(map(str, command))} failed with status {process.returncode}:\n{output}")
     return seconds
 
 
@@ -78,7 +90,8 @@ def time_nbgrader(course_root, batch):
 
 
 def time_pipeline(course_root, batch, options):
-    return timed([sys.executable, "-m", "grader", "grade", str(batch), "--course-dir", str(course_root), *options], REPOSITORY)
+    command = [sys.executable, "-m", "grader", "grade", str(batch), "--course-dir", str(course_root), *options]
+    return timed(command, REPOSITORY, log_path=course_root.with_suffix(".log"))
 
 
 def time_floor(repeats=5):
@@ -106,7 +119,7 @@ def compare(nbgrader_scores, pipeline_scores):
     return [student for student in nbgrader_scores if nbgrader_scores[student] != pipeline_scores[student]]
 
 
-def run_batch(scratch, count, variants):
+def run_batch(scratch, count, variants, floor):
     """Grade one batch with nbgrader and each pipeline variant, printing the figures; return False if any grade differs."""
     batch = scratch / f"batch-{count}"
     students = build_batch(batch, count)
@@ -126,6 +139,7 @@ def run_batch(scratch, count, variants):
         print(f"    seconds per submission (autograde, feedback, export)  {pipeline / count:6.2f}")
         print(f"    throughput ratio to nbgrader autograde                {autograde / pipeline:6.2f}x")
         print(f"    throughput ratio to autograde + generate_feedback     {(autograde + feedback) / pipeline:6.2f}x")
+        print(f"    seconds per submission over the floor                 {pipeline / count / floor:6.2f}")
         print(f"    grades identical to nbgrader's: {'yes' if not differing else 'NO, for ' + ', '.join(differing)}", flush=True)
     return identical
 
@@ -138,24 +152,27 @@ def main():
         action="append",
         metavar="OPTIONS",
         help='options of one timed `python -m grader grade` run, e.g. "--workers 2"; repeat for more runs '
-        '(default: "" and "--fork-kernels")',
+        '(default: "" and "--no-fork-kernels")',
     )
-    parser.add_argument("--keep", action="store_true", help="keep the scratch folder with every course directory")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder also when every run succeeds")
     options = parser.parse_args()
-    variants = options.pipeline or ["", "--fork-kernels"]
+    variants = options.pipeline or ["", "--no-fork-kernels"]
 
     print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    print(f"floor: a fresh interpreter importing numpy and torch: {time_floor():.2f} s", flush=True)
+    floor = time_floor()
+    print(f"floor: a fresh interpreter importing numpy and torch: {floor:.2f} s", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="grading-benchmark-"))
     try:
-        identical = [run_batch(scratch, count, variants) for count in options.counts]
-    finally:
-        if options.keep:
-            print(f"\nscratch folder: {scratch}")
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+        identical = all([run_batch(scratch, count, variants, floor) for count in options.counts])
+    except CommandFailed as error:
+        print(f"\n{error}", file=sys.stderr)
+        identical = False
     print(f"\nload average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}")
-    return 0 if all(identical) else 1
+    if options.keep or not identical:
+        print(f"scratch folder, with a .log per pipeline run: {scratch}")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0 if identical else 1
 
 
 if __name__ == "__main__":
