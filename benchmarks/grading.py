@@ -47,7 +47,7 @@ def environment():
 
 
 class CommandFailed(Exception):
-    """A timed command ended with a non-zero status; the message has the end of its output."""
+    """A timed command ended with a non-zero status; the message contains the end of its output."""
 
 
 def timed(command, cwd, log_path=None):

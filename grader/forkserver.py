@@ -7,7 +7,7 @@ cell, so no student's code can leave anything behind for the next one: each stud
 changes to numpy, torch, `utils` or anything else die with that student's process.
 
 grader.sandbox's kernel manager uses it when its fork_kernels setting is on, which the
-pipeline turns on unless given --spawn-kernels. The manager sends the kernel's command
+pipeline turns on unless given --no-fork-kernels. The manager sends the kernel's command
 line, environment and working folder, and the options it would otherwise give
 grader/jail.py. Each request gets two processes:
 
@@ -96,6 +96,8 @@ def serve(socket_path):
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+    # A grading process that was killed could not remove the folder of the socket and status files.
+    shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
 
 
 def receive(connection):

@@ -20,7 +20,7 @@ every process the student's code started; the manager then kills anything left r
 under the kernel's user id as well.
 
 With fork_kernels on, the kernel is instead a fork of grader.forkserver's server, which
-has already imported numpy, torch and ipykernel; the forked process enters the same
+has already imported numpy, torch and ipykernel. The forked process enters the same
 namespaces and the same jail itself.
 
 The sandbox needs root and util-linux's ``unshare``. Without them the kernel runs as the

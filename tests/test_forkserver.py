@@ -1,4 +1,4 @@
-"""A kernel forked by grader.forkserver sees the same sandbox as one started as a new interpreter."""
+"""A kernel forked by grader.forkserver gets the same sandbox as one started as a new interpreter."""
 
 import json
 
