@@ -22,6 +22,7 @@ import ctypes
 import os
 import resource
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -29,6 +30,8 @@ from pathlib import Path
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 # Mount flags from <sys/mount.h>.
 MS_RDONLY = 1
@@ -122,8 +125,18 @@ def copy_working_folder(root, folder, uid, gid):
     os.chown(target, uid, gid)
 
 
+def ensure_own_mount_namespace(host_namespace):
+    """Raise OSError if this process is still in `host_namespace` (as /proc/PID/ns/mnt names it), whose mounts build_root must not touch."""
+    if host_namespace and os.readlink("/proc/self/ns/mnt") == host_namespace:
+        raise OSError(
+            "grader/jail.py: --root needs a new mount namespace (unshare --mount); without one its mounts "
+            "would change the whole system's, so no kernel was started"
+        )
+
+
 def build_root(arguments):
     """Assemble the new root folder; return its path."""
+    ensure_own_mount_namespace(arguments.host_namespace)
     root = Path(arguments.root)
     root.mkdir(parents=True, exist_ok=True)
     # Mounts made here must not show up in the grader's namespace.
@@ -173,6 +186,9 @@ def parse_arguments(argv):
     parser.add_argument("--uid", type=int, help="the user id the kernel runs as (none: keep the current one)")
     parser.add_argument("--gid", type=int, help="the group id the kernel runs as")
     parser.add_argument("--root", help="an empty folder to build the new root in (none: keep the host's file system)")
+    parser.add_argument(
+        "--host-namespace", help="the grader's mount namespace, e.g. 'mnt:[4026531841]', which --root must not change"
+    )
     parser.add_argument("--bind", action="append", default=[], help="a host path to show read-only")
     parser.add_argument("--writable", action="append", default=[], help="a host path to show writable")
     parser.add_argument("--workdir", help="the kernel's working folder, shown as a private copy")
@@ -193,6 +209,9 @@ def enter(arguments):
     set_limits(arguments)
     if arguments.uid is not None:
         drop_privileges(arguments.uid, arguments.gid)
+        # The change of user cleared the signal that `unshare --kill-child` or the fork server's
+        # monitor asked for when its process ends, so the kernel would outlive it.
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def main(argv=None):

@@ -187,6 +187,9 @@ class SandboxKernelManager(AsyncKernelManager):
         kernel_cmd = [sys.executable, str(JAIL), *options, "--", *kernel_cmd]
         if use_sandbox:
             kernel_cmd = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--", *kernel_cmd]
+            # unshare, and with it the kernel, ends when the grading process does, also when that is killed.
+            # NOTE: the kernel's sandbox folder then stays in the temporary folder.
+            kernel_cmd = ["setpriv", "--pdeathsig", "KILL", "--", *kernel_cmd]
         log.debug("Kernel command: %s", kernel_cmd)
         return kernel_cmd, kw
 
@@ -200,6 +203,7 @@ class SandboxKernelManager(AsyncKernelManager):
         readable = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, KERNEL_LIBRARY)}
         options = self._limit_options()
         options += ["--uid", str(uid), "--gid", str(uid), "--root", os.path.join(self._folder, "root")]
+        options += ["--host-namespace", os.readlink("/proc/self/ns/mnt")]
         options += ["--processes", str(self.process_limit)]
         for path in sorted(readable):
             options += ["--bind", path]
