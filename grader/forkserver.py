@@ -49,8 +49,6 @@ PRELOADED_MODULES = ("numpy", "torch", "ipykernel.kernelapp")
 # How long a client waits for a new server to import PRELOADED_MODULES and listen.
 SERVER_START_SECONDS = 120
 
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
 
 # The server side, run as `python -m grader.forkserver SOCKET`.
 
@@ -69,7 +67,7 @@ def serve(socket_path):
     listener.listen()
     listener.settimeout(1.0)
     parent = os.getppid()
-    children = set()
+    children = {}  # the monitors' process ids and the sandbox folders of their kernels
     while os.getppid() == parent:
         reap(children)
         try:
@@ -85,19 +83,28 @@ def serve(socket_path):
                     listener.close()
                     connection.close()
                     become_kernel(request, base_path)
-                children.add(pid)
+                children[pid] = sandbox_folders(request)
                 connection.sendall(json.dumps({"pid": pid}).encode())
             except (OSError, ValueError) as error:
                 # A client that went away or sent no valid request costs only its own kernel.
                 print(f"grader.forkserver: request failed: {type(error).__name__}: {error}", file=sys.stderr)
-    # The grading process is gone, and with it every client of these kernels.
-    for pid in children:
+    # The grading process is gone, and with it every client of these kernels. When it was
+    # killed, it could not remove the kernels' sandbox folders or this server's folder.
+    for pid, folders in children.items():
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
-    # A grading process that was killed could not remove the folder of the socket and status files.
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
     shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
+
+
+def sandbox_folders(request):
+    """Return the writable folders that a request's jail options give the kernel: its sandbox folder."""
+    if request["jail"] is None:
+        return []
+    return jail.parse_arguments([*request["jail"], "--", *request["argv"]]).writable
 
 
 def receive(connection):
@@ -108,14 +115,14 @@ def receive(connection):
 
 
 def reap(children):
-    """Collect the exit status of finished kernels, so that none stays a zombie."""
+    """Collect the exit status of finished monitors, so that none stays a zombie."""
     for pid in list(children):
         try:
             finished, _ = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             finished = pid
         if finished:
-            children.discard(pid)
+            del children[pid]
 
 
 def become_kernel(request, base_path):
@@ -149,7 +156,7 @@ def run_kernel(request, base_path):
     would draw its own, so the iteration order of a set of strings repeats across kernels.
     """
     try:
-        jail.libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        jail.libc.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
         if request["namespaces"]:
@@ -165,7 +172,7 @@ def run_kernel(request, base_path):
         for name in [name for name in sys.modules if name == "grader" or name.startswith("grader.")]:
             del sys.modules[name]
         importlib.import_module("numpy").random.seed()
-        # The kernel ends with its monitor (PR_SET_PDEATHSIG above). ipykernel read
+        # The kernel ends with its monitor (PR_SET_PDEATHSIG above and in jail.enter). ipykernel read
         # JPY_PARENT_PID when the server imported it, so the option gives the parent that
         # keeps it from printing its connection details, as a kernel without one does.
         parent = f"--IPKernelApp.parent_handle={request['env']['JPY_PARENT_PID']}"
