@@ -23,8 +23,8 @@ With fork_kernels on, the kernel is instead a fork of grader.forkserver's server
 has already imported numpy, torch and ipykernel. The forked process enters the same
 namespaces and the same jail itself.
 
-The sandbox needs root and util-linux's ``unshare``. Without them the kernel runs as the
-grader's user with the memory limit only, and a warning says so.
+The sandbox needs root and util-linux's ``unshare`` and ``setpriv``. Without them the
+kernel runs as the grader's user with the memory limit only, and a warning says so.
 """
 
 import fcntl
@@ -54,8 +54,9 @@ MEBIBYTE = 2**20
 
 
 def sandbox_available():
-    """Tell whether kernels can be sandboxed here: as root, with unshare installed."""
-    return os.geteuid() == 0 and shutil.which("unshare") is not None and sys.platform.startswith("linux")
+    """Tell whether kernels can be sandboxed here: as root on Linux, with util-linux's unshare and setpriv."""
+    tools = all(shutil.which(name) is not None for name in ("unshare", "setpriv"))
+    return os.geteuid() == 0 and tools and sys.platform.startswith("linux")
 
 
 class UserIdLease:
@@ -162,7 +163,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if self.sandbox and not use_sandbox:
             log.warning(
                 "Grading kernels run without the sandbox (as %s, with network and file access): "
-                "it needs root and util-linux's unshare",
+                "it needs root and util-linux's unshare and setpriv",
                 pwd.getpwuid(os.geteuid()).pw_name,
             )
         if use_sandbox:

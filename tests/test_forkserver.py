@@ -54,7 +54,7 @@ def kernel_view(folder, fork_kernels):
     return json.loads(output.text)
 
 
-@pytest.mark.skipif(not sandbox_available(), reason="the sandbox needs root and unshare")
+@pytest.mark.skipif(not sandbox_available(), reason="the sandbox needs root, unshare and setpriv")
 def test_forked_kernel_sees_the_same_sandbox(tmp_path):
     folder = tmp_path / "student"
     folder.mkdir()
