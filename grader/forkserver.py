@@ -159,6 +159,7 @@ def run_kernel(request, base_path):
         jail.libc.prctl(jail.PR_SET_PDEATHSIG, signal.SIGKILL)
         devnull = os.open(os.devnull, os.O_RDONLY)
         os.dup2(devnull, 0)
+        os.close(devnull)
         if request["namespaces"]:
             jail.unshare(jail.CLONE_NEWNS | jail.CLONE_NEWNET)
         os.chdir(request["cwd"])
