@@ -1,6 +1,8 @@
 """A kernel forked by grader.forkserver gets the same sandbox as one started as a new interpreter."""
 
 import json
+import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -54,6 +56,15 @@ def kernel_view(folder, fork_kernels):
     return json.loads(output.text)
 
 
+def visible_in_repository():
+    """Return the repository's entries a sandboxed kernel may see: grader/ (for grader/kernel/) and a virtual environment inside it."""
+    visible = {"grader"}
+    environment = Path(sys.prefix).resolve()
+    if environment.is_relative_to(REPOSITORY):
+        visible.add(environment.relative_to(REPOSITORY).parts[0])
+    return sorted(visible)
+
+
 @pytest.mark.skipif(not sandbox_available(), reason="the sandbox needs root, unshare and setpriv")
 def test_forked_kernel_sees_the_same_sandbox(tmp_path):
     folder = tmp_path / "student"
@@ -69,7 +80,7 @@ def test_forked_kernel_sees_the_same_sandbox(tmp_path):
         assert view["groups"] == []
         assert view["pid"] == 1 and view["processes"] == ["1"]
         assert view["cwd_files"] == ["utils.py"]
-        assert view["repository"] == ["grader"]
+        assert view["repository"] == visible_in_repository()
         assert view["solution"] is False
         assert view["interfaces"] == ["lo"]
     # Each kernel has a user id and a socket folder (/tmp/bpk-...) of its own; the rest must be the same.
