@@ -15,8 +15,8 @@ grader/jail.py. Each request gets two processes:
   and waits for the kernel. It writes the kernel's exit status to a file the grading
   process reads, since the kernel is not that process's child. Ending the monitor ends
   the kernel.
-- the kernel, the monitor's child and PID 1 of the new namespace. It enters new mount
-  and network namespaces, and grader.jail moves it into the sandbox's root folder, sets
+- the kernel, the monitor's child and PID 1 of the new namespace. It enters new mount,
+  network and IPC namespaces, and grader.jail moves it into the sandbox's root folder, sets
   the limits and drops to the kernel's user, just as for a kernel started by `unshare`.
   It then starts ipykernel.
 """
@@ -161,7 +161,7 @@ def run_kernel(request, base_path):
         os.dup2(devnull, 0)
         os.close(devnull)
         if request["namespaces"]:
-            jail.unshare(jail.CLONE_NEWNS | jail.CLONE_NEWNET)
+            jail.unshare(jail.CLONE_NEWNS | jail.CLONE_NEWNET | jail.CLONE_NEWIPC)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
@@ -173,9 +173,10 @@ def run_kernel(request, base_path):
         for name in [name for name in sys.modules if name == "grader" or name.startswith("grader.")]:
             del sys.modules[name]
         importlib.import_module("numpy").random.seed()
-        # The kernel ends with its monitor (PR_SET_PDEATHSIG above and in jail.enter). ipykernel read
-        # JPY_PARENT_PID when the server imported it, so the option gives the parent that
-        # keeps it from printing its connection details, as a kernel without one does.
+        # The kernel ends with its monitor (PR_SET_PDEATHSIG above and in jail.enter).
+        # ipykernel read JPY_PARENT_PID when the server imported it, so the option gives
+        # the parent that keeps it from printing its connection details, as a kernel
+        # without one does.
         parent = f"--IPKernelApp.parent_handle={request['env']['JPY_PARENT_PID']}"
         sys.argv = ["ipykernel_launcher", *request["argv"][3:], parent]
 

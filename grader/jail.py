@@ -1,7 +1,7 @@
 """Start a grading kernel in a private file system view, as an unprivileged user, with resource limits.
 
-The sandbox's kernel manager runs this module as root inside fresh mount, network and
-PID namespaces (``unshare --mount --net --pid --fork``):
+The sandbox's kernel manager runs this module as root inside fresh mount, network, IPC
+and PID namespaces (``unshare --mount --net --ipc --pid --fork``):
 
     python grader/jail.py --uid 61234 --root /tmp/bpk-x/root --bind /tmp/venv ... -- python -m ipykernel_launcher -f ...
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 # Namespace flags from <sched.h>.
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
@@ -209,6 +210,12 @@ def enter(arguments):
     set_limits(arguments)
     if arguments.uid is not None:
         drop_privileges(arguments.uid, arguments.gid)
+        # The kernel sends its output to the grader as messages. Its inherited stdout and
+        # stderr are the grader's own, often log files that student code could rewrite.
+        quiet = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(quiet, 1)
+        os.dup2(quiet, 2)
+        os.close(quiet)
         # The change of user cleared the signal that `unshare --kill-child` or the fork server's
         # monitor asked for when its process ends, so the kernel would outlive it.
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)

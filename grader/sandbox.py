@@ -7,7 +7,7 @@ manager starts gets:
 - a user id of its own (62000 to 62999, no login, no groups), so its files and processes
   are separate from the grader's and from other kernels', also when several grading
   processes run at once;
-- new mount, network and PID namespaces (``unshare``). In them grader.jail builds a root
+- new mount, network, IPC and PID namespaces (``unshare``). In them grader.jail builds a root
   folder with only the system folders, the Python environment, the hidden tests' library
   and a private copy of the kernel's working folder. The only network device is an
   unconfigured loopback device;
@@ -187,7 +187,7 @@ class SandboxKernelManager(AsyncKernelManager):
         # By path: the kernel's working folder is not the repository, and jail.py needs only the standard library.
         kernel_cmd = [sys.executable, str(JAIL), *options, "--", *kernel_cmd]
         if use_sandbox:
-            kernel_cmd = ["unshare", "--mount", "--net", "--pid", "--fork", "--kill-child", "--", *kernel_cmd]
+            kernel_cmd = ["unshare", "--mount", "--net", "--ipc", "--pid", "--fork", "--kill-child", "--", *kernel_cmd]
             # unshare, and with it the kernel, ends when the grading process does, also when that is killed.
             # NOTE: the kernel's sandbox folder then stays in the temporary folder.
             kernel_cmd = ["setpriv", "--pdeathsig", "KILL", "--", *kernel_cmd]

@@ -1,6 +1,7 @@
 """A kernel forked by grader.forkserver gets the same sandbox as one started as a new interpreter."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,6 +16,16 @@ from grader.sandbox import FIRST_UID, LAST_UID, SandboxKernelManager, sandbox_av
 # Run in the kernel: what a student's code could find out about its process and surroundings.
 PROBE = f"""
 import json, os, resource, socket, sys
+def open_files():
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{{fd}}")
+        except FileNotFoundError:  # the descriptor listdir itself used
+            continue
+        if target.startswith("/") and not target.startswith(("/dev/", "/proc/")):
+            found.append(target)
+    return sorted(found)
 limits = {{name: resource.getrlimit(getattr(resource, name)) for name in ("RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_CORE")}}
 print(json.dumps({{
     "uid": os.getuid(),
@@ -30,6 +41,8 @@ print(json.dumps({{
     "repository": sorted(os.listdir({str(REPOSITORY)!r})) if os.path.isdir({str(REPOSITORY)!r}) else None,
     "solution": os.path.exists({str(REPOSITORY / "solution.py")!r}),
     "interfaces": sorted(name for _, name in socket.if_nameindex()),
+    "namespaces": {{kind: os.readlink(f"/proc/self/ns/{{kind}}") for kind in ("ipc", "mnt", "net", "pid")}},
+    "open_files": open_files(),
     "limits": limits,
     "home": os.environ.get("HOME"),
     "numpy_loaded_before": "numpy" in sys.modules,
@@ -83,9 +96,13 @@ def test_forked_kernel_sees_the_same_sandbox(tmp_path):
         assert view["repository"] == visible_in_repository()
         assert view["solution"] is False
         assert view["interfaces"] == ["lo"]
+        # SysV shared memory would otherwise carry data from one student to the next.
+        assert all(view["namespaces"][kind] != os.readlink(f"/proc/self/ns/{kind}") for kind in view["namespaces"])
+        # Not the grader's stdout and stderr, which may be its log files.
+        assert view["open_files"] == []
     # Each kernel has a user id and a socket folder (/tmp/bpk-...) of its own; the rest must be the same.
     for view in (spawned, forked):
-        del view["uid"], view["gid"]
+        del view["uid"], view["gid"], view["namespaces"]
         view["tmp"] = ["bpk-" if name.startswith("bpk-") else name for name in view["tmp"]]
     # The fork server imported numpy before the fork; a new interpreter had not when it ran PROBE.
     assert (spawned.pop("numpy_loaded_before"), forked.pop("numpy_loaded_before")) == (False, True)
