@@ -136,6 +136,8 @@ def become_kernel(request, base_path):
         traceback.print_exc()
         exit_now(1)
     if kernel == 0:
+        # NOTE: the kernel inherits serve()'s frames, so student code can read their locals
+        # (the server's socket path, the other monitors' ids), though not reach the socket.
         exit_now(run_kernel(request, base_path))
     # Interrupts sent to the kernel's process group are for the kernel alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

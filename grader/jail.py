@@ -201,7 +201,7 @@ def parse_arguments(argv):
 
 
 def enter(arguments):
-    """Move this process into the new root, apply the limits and drop to the kernel's user, as `arguments` say."""
+    """Move this process into the new root, apply the limits and drop to the kernel's user, as `arguments` specify."""
     if arguments.root:
         root = build_root(arguments)
         os.chroot(root)

@@ -168,6 +168,8 @@ class SandboxKernelManager(AsyncKernelManager):
             )
         if use_sandbox:
             self._lease = UserIdLease()
+            # NOTE: the kernel owns this folder on the host disk, so it can fill it (64 MiB per
+            # file, any number of files) and swap its sockets for symlinks that the grader then follows as root.
             os.chown(self._folder, self._lease.uid, self._lease.uid)
         if self.fork_kernels and self.provisioner is None:
             self.kernel_id = self.kernel_id or kw.pop("kernel_id", str(uuid.uuid4()))

@@ -91,7 +91,8 @@ def test_forked_kernel_sees_the_same_sandbox(tmp_path):
         assert FIRST_UID <= view["uid"] <= LAST_UID
         assert view["gid"] == view["uid"]
         assert view["groups"] == []
-        assert view["pid"] == 1 and view["processes"] == ["1"]
+        assert view["pid"] == 1
+        assert view["processes"] == ["1"]
         assert view["cwd_files"] == ["utils.py"]
         assert view["repository"] == visible_in_repository()
         assert view["solution"] is False
