@@ -78,12 +78,13 @@ def serve(socket_path):
             try:
                 connection.settimeout(None)
                 request = json.loads(receive(connection))
+                sandbox = jail_arguments(request)
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
                     connection.close()
-                    become_kernel(request, base_path)
-                children[pid] = sandbox_folders(request)
+                    become_kernel(request, sandbox, base_path)
+                children[pid] = sandbox.writable if sandbox else []
                 connection.sendall(json.dumps({"pid": pid}).encode())
             except (OSError, ValueError) as error:
                 # A client that went away or sent no valid request costs only its own kernel.
@@ -100,11 +101,18 @@ def serve(socket_path):
     shutil.rmtree(os.path.dirname(socket_path), ignore_errors=True)
 
 
-def sandbox_folders(request):
-    """Return the writable folders that a request's jail options give the kernel: its sandbox folder."""
+def jail_arguments(request):
+    """Parse a request's grader/jail.py options; return None for a request without them.
+
+    Raises:
+        ValueError: if the options are invalid.
+    """
     if request["jail"] is None:
-        return []
-    return jail.parse_arguments([*request["jail"], "--", *request["argv"]]).writable
+        return None
+    try:
+        return jail.parse_arguments([*request["jail"], "--", *request["argv"]])
+    except SystemExit as error:
+        raise ValueError(f"invalid jail options: {request['jail']}") from error
 
 
 def receive(connection):
@@ -125,7 +133,7 @@ def reap(children):
             del children[pid]
 
 
-def become_kernel(request, base_path):
+def become_kernel(request, sandbox, base_path):
     """Turn this forked child into the monitor of a new kernel process; never return."""
     try:
         os.setsid()
@@ -138,7 +146,7 @@ def become_kernel(request, base_path):
     if kernel == 0:
         # NOTE: the kernel inherits serve()'s frames, so student code can read their locals
         # (the server's socket path, the other monitors' ids), though not reach the socket.
-        exit_now(run_kernel(request, base_path))
+        exit_now(run_kernel(request, sandbox, base_path))
     # Interrupts sent to the kernel's process group are for the kernel alone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _, status = os.waitpid(kernel, 0)
@@ -147,13 +155,14 @@ def become_kernel(request, base_path):
     exit_now(0)
 
 
-def run_kernel(request, base_path):
+def run_kernel(request, sandbox, base_path):
     """Set this process up as the requested IPython kernel and run it; return its exit status.
 
-    The process dies with its monitor, enters the sandbox when the request says so, takes
-    the kernel's working folder and environment, and the kernel's sys.path. It drops the
-    grader package from sys.modules and reseeds numpy's global generator, which a new
-    interpreter seeds from the OS. Last, it starts ipykernel.
+    The process dies with its monitor, enters the namespaces the request sets and the
+    jail that `sandbox` (jail_arguments' result) describes, and takes the kernel's working
+    folder, environment and sys.path. It drops the grader package from sys.modules and
+    reseeds numpy's global generator, which a new interpreter seeds from the OS. Last, it
+    starts ipykernel.
     NOTE: all forks share the server's hash seed for str, where each new interpreter
     would draw its own, so the iteration order of a set of strings repeats across kernels.
     """
@@ -167,8 +176,8 @@ def run_kernel(request, base_path):
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        if request["jail"] is not None:
-            jail.enter(jail.parse_arguments([*request["jail"], "--", *request["argv"]]))
+        if sandbox is not None:
+            jail.enter(sandbox)
 
         python_path = [path for path in request["env"].get("PYTHONPATH", "").split(os.pathsep) if path]
         sys.path[:] = python_path + base_path
@@ -279,8 +288,8 @@ class ForkServer:
     def fork_kernel(self, argv, env, cwd, jail_options=None, namespaces=False):
         """Ask the server for a kernel; return its ForkedKernelProcess.
 
-        `jail_options` are grader/jail.py's options for the kernel (None: none), and
-        `namespaces` says whether it gets new PID, mount and network namespaces.
+        `jail_options` are grader/jail.py's options for the kernel (None: none). With
+        `namespaces` true, the kernel gets new PID, mount, network and IPC namespaces.
         """
         status_file = os.path.join(self.folder, f"status-{uuid.uuid4().hex}")
         request = {
