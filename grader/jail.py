@@ -216,8 +216,8 @@ def enter(arguments):
         os.dup2(quiet, 1)
         os.dup2(quiet, 2)
         os.close(quiet)
-        # The change of user cleared the signal that `unshare --kill-child` or the fork server's
-        # monitor asked for when its process ends, so the kernel would outlive it.
+        # The change of user cleared the parent-death signal that `unshare --kill-child` or
+        # the fork server's monitor set, so the kernel would outlive its parent.
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 

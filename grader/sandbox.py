@@ -24,7 +24,7 @@ has already imported numpy, torch and ipykernel. The forked process enters the s
 namespaces and the same jail itself.
 
 The sandbox needs root and util-linux's ``unshare`` and ``setpriv``. Without them the
-kernel runs as the grader's user with the memory limit only, and a warning says so.
+kernel runs as the grader's user with the memory limit only, and a warning is logged.
 """
 
 import fcntl
